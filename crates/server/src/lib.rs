@@ -1,0 +1,168 @@
+//! `werkfunk-server`: the Werkfunk backend.
+//!
+//! One process speaks three of Supabase's protocols over one Postgres: GoTrue's auth
+//! ([`auth`], `/auth/v1`), PostgREST ([`rest`], `/rest/v1`) and — with its own issue —
+//! Realtime. Every data request runs as the caller's database role with the caller's claims
+//! ([`db::begin_as`]), so the schema's row-level security decides who sees what.
+//!
+//! [`app`] builds the router from an [`AppState`]; [`start`] binds, serves and hands back a
+//! [`Running`] server that tests and the binary stop the same way.
+
+pub mod auth;
+pub mod caller;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod jwt;
+pub mod rest;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tower_http::cors::CorsLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+use jwt::Keys;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub keys: Keys,
+    pub config: Arc<Config>,
+    /// The `public` schema as introspected at start.
+    pub schema: Arc<rest::Schema>,
+}
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole HTTP surface.
+pub fn app(state: AppState) -> Router {
+    let body_limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/health", get(health))
+        .nest("/auth/v1", auth::router())
+        .nest("/rest/v1", rest::router())
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(CorsLayer::very_permissive().expose_headers([
+            HeaderName::from_static("content-range"),
+            HeaderName::from_static("x-supabase-api-version"),
+            REQUEST_ID.clone(),
+        ]))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                // The path only: query strings may carry an `apikey`.
+                tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+}
+
+async fn health(State(state): State<AppState>) -> StatusCode {
+    match sqlx::query("select 1").execute(&state.pool).await {
+        Ok(_) => StatusCode::OK,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot connect to the database: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("cannot apply the migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot read the schema: {0}")]
+    Schema(#[source] sqlx::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+}
+
+/// A server that is accepting connections.
+pub struct Running {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    pool: PgPool,
+}
+
+impl Running {
+    /// The bound address (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, drains open requests, closes the pool.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let result = (&mut self.task).await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        self.pool.close().await;
+        result
+    }
+
+    /// Waits until `signal` resolves, then stops.
+    pub async fn stop_on(self, signal: impl Future<Output = ()>) -> std::io::Result<()> {
+        signal.await;
+        self.stop().await
+    }
+}
+
+/// Connects, migrates, introspects, binds and serves.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let pool = PgPoolOptions::new()
+        .max_connections(config.pool_size)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(&config.database_url)
+        .await
+        .map_err(StartError::Database)?;
+    warn_on_settings(&pool).await;
+    db::migrate(&pool).await?;
+    let schema = rest::Schema::load(&pool).await.map_err(StartError::Schema)?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Listen { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen, source })?;
+    let state = AppState {
+        pool: pool.clone(),
+        keys: Keys::new(&config.jwt_secret),
+        config: Arc::new(config),
+        schema: Arc::new(schema),
+    };
+    let (tx, rx) = oneshot::channel::<()>();
+    let router = app(state);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    tracing::info!(%addr, "listening");
+    Ok(Running { addr, shutdown: Some(tx), task, pool })
+}
+
+/// Says clearly when Postgres lacks a setting that later features rely on.
+async fn warn_on_settings(pool: &PgPool) {
+    if let Ok(level) = sqlx::query_scalar::<_, String>("show wal_level").fetch_one(pool).await {
+        if level != "logical" {
+            tracing::warn!(wal_level = %level, "Postgres runs without wal_level=logical; the realtime change feed needs it");
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! `cargo xtask demo`: a private Postgres under `.data/`, the server on the default address,
+//! a tradesperson and a customer with a project conversation, and their logins printed.
+
+use std::io::Read;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+use werkfunk_testkit::cluster::Cluster;
+
+use crate::process::{self, Guarded};
+use crate::test::server_binary;
+use crate::{root, setup};
+
+const LISTEN: &str = "127.0.0.1:54321";
+const PASSWORD: &str = "werkfunk-demo";
+
+struct Account {
+    email: &'static str,
+    name: &'static str,
+    role: &'static str,
+}
+
+const TRADESPERSON: Account = Account { email: "meister@werkfunk.test", name: "Meister Müller", role: "tradesperson" };
+const CUSTOMER: Account = Account { email: "kundin@werkfunk.test", name: "Kundin Schmidt", role: "customer" };
+
+/// The demo's JWT secret: made once, kept beside the cluster.
+fn secret(dir: &std::path::Path) -> Result<String> {
+    let path = dir.join("jwt-secret");
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        return Ok(s.trim().to_owned());
+    }
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(&path, &secret)?;
+    Ok(secret)
+}
+
+pub fn run(_args: &[String]) -> Result<()> {
+    setup::debian()?;
+    let data = root().join(".data");
+    std::fs::create_dir_all(&data)?;
+    let cluster = Cluster::start_persistent(&data.join("pg")).context("starting the demo cluster")?;
+    let secret = secret(&data)?;
+    let binary = server_binary(false)?;
+    let psql = werkfunk_testkit::cluster::postgres_bin()?.join("psql");
+    // Ignore "already exists" on later runs.
+    let _ = std::process::Command::new(psql)
+        .args(["-q", "-h", "127.0.0.1", "-p", &cluster.port().to_string(), "-U", "postgres", "-d", "postgres", "-c", "create database werkfunk"])
+        .stderr(std::process::Stdio::null())
+        .status();
+    let mut cmd = std::process::Command::new(&binary);
+    cmd.env("DATABASE_URL", cluster.url("werkfunk"))
+        .env("WERKFUNK_JWT_SECRET", &secret)
+        .env("WERKFUNK_LISTEN", LISTEN);
+    let mut server = Guarded::spawn("werkfunk-server", &mut cmd)?;
+    let url = format!("http://{LISTEN}");
+    process::wait_http_ok(&format!("{url}/health"), Duration::from_secs(60))?;
+    let keys = std::process::Command::new(&binary).arg("keys").env("WERKFUNK_JWT_SECRET", &secret).output()?;
+    let keys = String::from_utf8(keys.stdout)?;
+    let anon = keys.lines().find_map(|l| l.strip_prefix("anon_key=")).context("anon key")?.to_owned();
+
+    let meister = sign_in_or_up(&url, &anon, &TRADESPERSON)?;
+    let kundin = sign_in_or_up(&url, &anon, &CUSTOMER)?;
+    let conversation = ureq::post(&format!("{url}/rest/v1/rpc/create_conversation"))
+        .set("apikey", &anon)
+        .set("authorization", &format!("Bearer {}", meister["access_token"].as_str().unwrap_or_default()))
+        .send_json(json!({"p_type": "project", "p_title": "Badsanierung Schmidt", "p_member_ids": [kundin["user"]["id"]]}));
+    let conversation: Value = conversation.context("creating the demo conversation")?.into_json()?;
+
+    println!("\nWerkfunk demo is running.");
+    println!("  WERKFUNK_URL={url}");
+    println!("  WERKFUNK_ANON_KEY={anon}");
+    println!("  tradesperson: {} / {PASSWORD}  ({})", TRADESPERSON.email, TRADESPERSON.name);
+    println!("  customer:     {} / {PASSWORD}  ({})", CUSTOMER.email, CUSTOMER.name);
+    println!("  project conversation: {conversation}");
+    println!("  Postgres: {} (data in {})", cluster.url("werkfunk"), cluster.dir().display());
+    println!("Press Ctrl-C to stop.");
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        if !server_alive(&mut server) {
+            anyhow::bail!("the server exited");
+        }
+    }
+}
+
+fn server_alive(server: &mut Guarded) -> bool {
+    std::path::Path::new(&format!("/proc/{}", server.id())).exists()
+}
+
+fn sign_in_or_up(url: &str, anon: &str, account: &Account) -> Result<Value> {
+    let login = ureq::post(&format!("{url}/auth/v1/token?grant_type=password"))
+        .set("apikey", anon)
+        .send_json(json!({"email": account.email, "password": PASSWORD}));
+    if let Ok(r) = login {
+        return Ok(r.into_json()?);
+    }
+    let signup = ureq::post(&format!("{url}/auth/v1/signup"))
+        .set("apikey", anon)
+        .send_json(json!({"email": account.email, "password": PASSWORD,
+                          "data": {"full_name": account.name, "role": account.role}}))
+        .with_context(|| format!("signing up {}", account.email))?;
+    Ok(signup.into_json()?)
+}

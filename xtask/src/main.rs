@@ -1,0 +1,37 @@
+//! `cargo xtask`: the project's own commands.
+//!
+//! - `test`  — installs what is missing, starts one throwaway Postgres for the run, runs every
+//!   suite (Rust, then supabase-js against the real server) and prints their summaries.
+//! - `demo`  — a private Postgres under `.data/`, the server, seeded demo accounts.
+//! - `bench` — benchmarks; figures go to BENCHMARKS.md.
+//!
+//! Everything started here is stopped on every path: children are killed on drop, and the
+//! cluster has a watchdog that outlives a crashed xtask by at most half a second.
+
+mod bench;
+mod demo;
+mod process;
+mod setup;
+mod test;
+
+use anyhow::{bail, Result};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or_default();
+    match args.first().map(String::as_str) {
+        Some("test") => test::run(rest),
+        Some("demo") => demo::run(rest),
+        Some("bench") => bench::run(rest),
+        Some("setup") => setup::run(),
+        _ => {
+            eprintln!("usage: cargo xtask <test|demo|bench [rest]|setup>");
+            bail!("unknown or missing command")
+        }
+    }
+}
+
+/// The repository root (xtask lives one level below it).
+pub fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask has a parent").to_path_buf()
+}

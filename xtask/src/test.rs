@@ -1,0 +1,165 @@
+//! `cargo xtask test`: every suite, against one throwaway Postgres cluster for the run.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use werkfunk_testkit::cluster::Cluster;
+
+use crate::process::{self, Guarded};
+use crate::{root, setup};
+
+/// The secret the Node suites' server signs with (a test value, not a deployment's).
+const NODE_SECRET: &str = "werkfunk-node-suite-secret-0123456789abcdef";
+
+pub fn run(args: &[String]) -> Result<()> {
+    setup::run()?;
+    let cluster = Cluster::start_temporary().context("starting the test cluster")?;
+    let base_url = cluster.url("").trim_end_matches('/').to_owned();
+    eprintln!("test cluster: {base_url} ({})", cluster.dir().display());
+
+    let mut summary = Vec::new();
+    let rust_ok = rust_suites(&base_url, args, &mut summary)?;
+    let node_ok = node_suites(&cluster, &mut summary)?;
+
+    println!("\n==================== summary ====================");
+    for line in &summary {
+        println!("{line}");
+    }
+    drop(cluster);
+    if !(rust_ok && node_ok) {
+        bail!("some tests failed");
+    }
+    println!("all suites passed");
+    Ok(())
+}
+
+/// Runs `cmd`, echoing its output, and returns (success, lines matching `keep`).
+fn run_collecting(cmd: &mut Command, keep: impl Fn(&str) -> bool) -> Result<(bool, Vec<String>)> {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().context("starting a test runner")?;
+    let stderr = child.stderr.take().expect("piped stderr");
+    let err_thread = std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            kept.push(line);
+        }
+        kept
+    });
+    let mut kept = Vec::new();
+    for line in BufReader::new(child.stdout.take().expect("piped stdout")).lines().map_while(Result::ok) {
+        println!("{line}");
+        if keep(&line) {
+            kept.push(line);
+        }
+    }
+    let err_lines = err_thread.join().unwrap_or_default();
+    kept.extend(err_lines.into_iter().filter(|l| keep(l)));
+    Ok((child.wait()?.success(), kept))
+}
+
+fn rust_suites(base_url: &str, args: &[String], summary: &mut Vec<String>) -> Result<bool> {
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["test", "--workspace", "--no-fail-fast"])
+        .args(args)
+        .env(werkfunk_testkit::cluster::CLUSTER_URL_ENV, base_url)
+        .current_dir(root());
+    let mut current = String::new();
+    let (ok, lines) = run_collecting(&mut cmd, |l| l.contains("test result:") || l.trim_start().starts_with("Running"))?;
+    summary.push("Rust (cargo test --workspace):".into());
+    for l in lines {
+        if l.trim_start().starts_with("Running") {
+            current = l.trim().trim_start_matches("Running ").to_owned();
+        } else {
+            summary.push(format!("  {current}: {}", l.trim()));
+        }
+    }
+    if !ok {
+        summary.push("  FAILED".into());
+    }
+    Ok(ok)
+}
+
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+}
+
+/// Builds the server binary once and returns its path.
+pub fn server_binary(release: bool) -> Result<PathBuf> {
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["build", "-p", "werkfunk-server", "--bin", "werkfunk-server"]).current_dir(root());
+    if release {
+        cmd.arg("--release");
+    }
+    process::run("cargo build werkfunk-server", &mut cmd)?;
+    Ok(target_dir().join(if release { "release" } else { "debug" }).join("werkfunk-server"))
+}
+
+/// Creates `name` in the cluster (through psql).
+pub fn create_database(cluster: &Cluster, name: &str) -> Result<()> {
+    let psql = werkfunk_testkit::cluster::postgres_bin()?.join("psql");
+    process::run(
+        "psql create database",
+        Command::new(psql)
+            .args(["-q", "-h", "127.0.0.1", "-p", &cluster.port().to_string(), "-U", "postgres", "-d", "postgres", "-c"])
+            .arg(format!("create database {name}")),
+    )
+}
+
+/// A `werkfunk-server` process on a free port over `database`.
+pub struct ServerProcess {
+    pub url: String,
+    pub anon_key: String,
+    pub service_key: String,
+    pub guard: Guarded,
+}
+
+pub fn start_server(binary: &PathBuf, cluster: &Cluster, database: &str, secret: &str, extra_env: &[(&str, &str)]) -> Result<ServerProcess> {
+    let port = process::free_port()?;
+    let mut cmd = Command::new(binary);
+    cmd.env("DATABASE_URL", cluster.url(database))
+        .env("WERKFUNK_JWT_SECRET", secret)
+        .env("WERKFUNK_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()));
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let guard = Guarded::spawn("werkfunk-server", &mut cmd)?;
+    let url = format!("http://127.0.0.1:{port}");
+    process::wait_http_ok(&format!("{url}/health"), Duration::from_secs(60))?;
+    let keys = Command::new(binary).arg("keys").env("WERKFUNK_JWT_SECRET", secret).output()?;
+    let keys = String::from_utf8(keys.stdout)?;
+    let key = |name: &str| {
+        keys.lines().find_map(|l| l.strip_prefix(&format!("{name}="))).map(str::to_owned).context("keys output")
+    };
+    Ok(ServerProcess { url, anon_key: key("anon_key")?, service_key: key("service_role_key")?, guard })
+}
+
+fn node_suites(cluster: &Cluster, summary: &mut Vec<String>) -> Result<bool> {
+    let binary = server_binary(false)?;
+    create_database(cluster, "werkfunk_node")?;
+    let mut server = start_server(&binary, cluster, "werkfunk_node", NODE_SECRET, &[])?;
+    let dir = root().join("tests/supabase-js");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".test.mjs"))
+        .collect();
+    files.sort();
+    let mut cmd = Command::new("node");
+    cmd.arg("--test").arg("--test-concurrency=1").args(&files).current_dir(&dir)
+        .env("WERKFUNK_URL", &server.url)
+        .env("WERKFUNK_ANON_KEY", &server.anon_key)
+        .env("WERKFUNK_SERVICE_KEY", &server.service_key)
+        .env("WERKFUNK_JWT_SECRET", NODE_SECRET);
+    let (ok, lines) = run_collecting(&mut cmd, |l| {
+        ["# tests", "# pass", "# fail", "# skipped", "# cancelled"].iter().any(|p| l.starts_with(p))
+    })?;
+    summary.push("supabase-js (node --test tests/supabase-js):".into());
+    summary.extend(lines.into_iter().map(|l| format!("  {l}")));
+    let stopped_cleanly = server.guard.stop();
+    summary.push(format!("  server stopped on SIGTERM with exit 0: {stopped_cleanly}"));
+    Ok(ok && stopped_cleanly)
+}
