@@ -25,7 +25,6 @@ $$;
 
 grant anon, authenticated, service_role to authenticator;
 
-create extension if not exists pgcrypto;
 
 create schema if not exists auth;
 grant usage on schema auth to anon, authenticated, service_role;

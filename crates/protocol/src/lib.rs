@@ -8,5 +8,6 @@
 //! This crate does no I/O and has no async runtime dependency.
 
 pub mod auth;
+pub mod realtime;
 pub mod rest;
 pub mod rows;

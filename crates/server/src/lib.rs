@@ -1,8 +1,8 @@
 //! `werkfunk-server`: the Werkfunk backend.
 //!
 //! One process speaks three of Supabase's protocols over one Postgres: GoTrue's auth
-//! ([`auth`], `/auth/v1`), PostgREST ([`rest`], `/rest/v1`) and — with its own issue —
-//! Realtime. Every data request runs as the caller's database role with the caller's claims
+//! ([`auth`], `/auth/v1`), PostgREST ([`rest`], `/rest/v1`) and Realtime's Phoenix
+//! channels ([`realtime`], `/realtime/v1`). Every data request runs as the caller's database role with the caller's claims
 //! ([`db::begin_as`]), so the schema's row-level security decides who sees what.
 //!
 //! [`app`] builds the router from an [`AppState`]; [`start`] binds, serves and hands back a
@@ -14,6 +14,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod jwt;
+pub mod realtime;
 pub mod rest;
 
 use std::future::Future;
@@ -45,6 +46,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The `public` schema as introspected at start.
     pub schema: Arc<rest::Schema>,
+    pub realtime: Arc<realtime::Realtime>,
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -56,8 +58,10 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health))
         .nest("/auth/v1", auth::router())
         .nest("/rest/v1", rest::router())
+        .nest("/realtime/v1", realtime::router())
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(axum::middleware::from_fn(error::body_limit_in_api_shape))
         .layer(CorsLayer::very_permissive().expose_headers([
             HeaderName::from_static("content-range"),
             HeaderName::from_static("x-supabase-api-version"),
@@ -89,6 +93,8 @@ pub enum StartError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot read the schema: {0}")]
     Schema(#[source] sqlx::Error),
+    #[error("cannot start the realtime gateway: {0}")]
+    Realtime(#[source] sqlx::Error),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
 }
@@ -99,6 +105,7 @@ pub struct Running {
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     pool: PgPool,
+    realtime: Arc<realtime::Realtime>,
 }
 
 impl Running {
@@ -107,8 +114,14 @@ impl Running {
         self.addr
     }
 
-    /// Stops accepting, drains open requests, closes the pool.
+    /// The realtime gateway (for tests that look inside).
+    pub fn realtime(&self) -> &Arc<realtime::Realtime> {
+        &self.realtime
+    }
+
+    /// Stops accepting, closes websockets (going away), drains open requests, closes the pool.
     pub async fn stop(mut self) -> std::io::Result<()> {
+        self.realtime.shutdown();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -132,18 +145,20 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .connect(&config.database_url)
         .await
         .map_err(StartError::Database)?;
-    warn_on_settings(&pool).await;
     db::migrate(&pool).await?;
     let schema = rest::Schema::load(&pool).await.map_err(StartError::Schema)?;
+    let keys = Keys::new(&config.jwt_secret);
+    let realtime = realtime::Realtime::start(pool.clone(), keys.clone()).await.map_err(StartError::Realtime)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Listen { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen, source })?;
     let state = AppState {
         pool: pool.clone(),
-        keys: Keys::new(&config.jwt_secret),
+        keys,
         config: Arc::new(config),
         schema: Arc::new(schema),
+        realtime: realtime.clone(),
     };
     let (tx, rx) = oneshot::channel::<()>();
     let router = app(state);
@@ -155,14 +170,5 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             .await
     });
     tracing::info!(%addr, "listening");
-    Ok(Running { addr, shutdown: Some(tx), task, pool })
-}
-
-/// Says clearly when Postgres lacks a setting that later features rely on.
-async fn warn_on_settings(pool: &PgPool) {
-    if let Ok(level) = sqlx::query_scalar::<_, String>("show wal_level").fetch_one(pool).await {
-        if level != "logical" {
-            tracing::warn!(wal_level = %level, "Postgres runs without wal_level=logical; the realtime change feed needs it");
-        }
-    }
+    Ok(Running { addr, shutdown: Some(tx), task, pool, realtime })
 }

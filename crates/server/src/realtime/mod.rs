@@ -1,0 +1,377 @@
+//! `/realtime/v1`: Supabase Realtime's Phoenix channels — database changes under RLS,
+//! broadcast and presence — for supabase-js and the desktop engine.
+//!
+//! - [`socket`]: one task per websocket, speaking `vsn` 1.0.0 or 2.0.0.
+//! - [`hub`]: which socket joined what, and the fan-out.
+//! - [`changes`]: the change feed (trigger → NOTIFY → batch → `realtime.authorize` → sockets).
+//! - [`presence`]: presence entries, local and remote.
+//! - [`relay`]: broadcasts and presence between server processes.
+//! - [`filter`], [`publication`]: `postgres_changes` bindings and the published tables.
+//!
+//! Conversation topics (`messages:<id>`, `typing:<id>`, `presence:<id>`) are members-only:
+//! joining, hearing and tracking need Postgres to let the caller see the conversation, and a
+//! membership that ends closes those channels. Other topics are public, as in Supabase.
+
+pub mod changes;
+pub mod filter;
+pub mod hub;
+pub mod presence;
+pub mod publication;
+pub mod relay;
+pub mod socket;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
+use werkfunk_protocol::realtime::{Frame, Vsn};
+
+use crate::caller::{self, Caller, CallerError};
+use crate::jwt::{self, JwtError, Keys};
+use crate::AppState;
+use hub::Hub;
+use presence::Diff;
+use publication::Publication;
+use relay::{Envelope, PgRelay, Relay, RelayMessage};
+
+/// The NOTIFY channel of the change feed (see the realtime migration).
+pub const CHANGES_CHANNEL: &str = "werkfunk_changes";
+
+/// Supabase's limits, as this server applies them.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub channels_per_socket: usize,
+    pub max_frame_bytes: usize,
+    pub max_broadcast_bytes: usize,
+    /// A socket silent for this long (no heartbeat) is closed.
+    pub idle_timeout: Duration,
+    /// Outbound queue per socket; a socket that lets it fill up is closed.
+    pub socket_queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            channels_per_socket: 100,
+            max_frame_bytes: 1024 * 1024,
+            max_broadcast_bytes: 256 * 1024,
+            idle_timeout: Duration::from_secs(60),
+            socket_queue: 1024,
+        }
+    }
+}
+
+/// Other processes are gone after this much silence.
+const PEER_TIMEOUT: Duration = Duration::from_secs(15);
+const ALIVE_EVERY: Duration = Duration::from_secs(5);
+
+/// The realtime gateway of this process.
+pub struct Realtime {
+    pub node: Uuid,
+    pub pool: PgPool,
+    pub keys: Keys,
+    pub hub: Hub,
+    pub publication: Publication,
+    pub limits: Limits,
+    relay: Box<dyn Relay>,
+    peers: Mutex<HashMap<Uuid, Instant>>,
+    next_socket: AtomicU64,
+    shutdown: watch::Sender<bool>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Realtime {
+    /// Loads the publication, LISTENs (before anything is served, so no change committed
+    /// after a join reply can be missed) and starts the gateway's tasks.
+    pub async fn start(pool: PgPool, keys: Keys) -> Result<Arc<Realtime>, sqlx::Error> {
+        let publication = Publication::load(&pool).await?;
+        let node = Uuid::new_v4();
+        let (relay, publisher) = PgRelay::new(node, pool.clone());
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen_all([CHANGES_CHANNEL, relay::CHANNEL]).await?;
+        let (changes_tx, changes_rx) = mpsc::unbounded_channel();
+        let rt = Arc::new(Realtime {
+            node,
+            pool,
+            keys,
+            hub: Hub::default(),
+            publication,
+            limits: Limits::default(),
+            relay: Box::new(relay),
+            peers: Mutex::new(HashMap::new()),
+            next_socket: AtomicU64::new(1),
+            shutdown: watch::channel(false).0,
+            tasks: Mutex::new(Vec::new()),
+        });
+        rt.spawn("realtime-relay-publisher", publisher);
+        rt.spawn("realtime-listener", listen(rt.clone(), listener, changes_tx));
+        rt.spawn("realtime-change-feed", changes::run(rt.clone(), changes_rx));
+        rt.spawn("realtime-liveness", liveness(rt.clone()));
+        rt.relay.publish(RelayMessage::Hello);
+        Ok(rt)
+    }
+
+    /// Spawns one of the gateway's long-lived tasks; they run until [`Realtime::shutdown`],
+    /// so one that ends by itself is a fault and is logged as such.
+    fn spawn(&self, name: &'static str, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(async move {
+            fut.await;
+            tracing::error!(task = name, "realtime task ended unexpectedly");
+        });
+        self.tasks.lock().expect("tasks lock").push(handle);
+    }
+
+    /// Closes every socket (going away) and stops the gateway's tasks.
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks.lock().expect("tasks lock").drain(..) {
+            t.abort();
+        }
+    }
+
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    pub fn next_socket_id(&self) -> u64 {
+        self.next_socket.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Relays to the other processes, if any are alive.
+    fn publish(&self, message: RelayMessage) {
+        let peers = self.peers.lock().expect("peers lock");
+        if peers.values().any(|seen| seen.elapsed() < PEER_TIMEOUT) {
+            self.relay.publish(message);
+        }
+    }
+
+    /// A user broadcast (`event` and the user's `payload`) on `topic` from a local socket
+    /// (or the REST API).
+    pub fn broadcast(&self, topic: &Arc<str>, event: &str, payload: &Value, from: Option<hub::SocketId>) {
+        let event: Arc<str> = event.into();
+        let payload: Arc<str> = payload.to_string().into();
+        self.hub.broadcast(topic, &event, &payload, from);
+        self.publish(RelayMessage::Broadcast { topic: topic.to_string(), event: event.to_string(), payload: payload.to_string() });
+    }
+
+    /// Sends a presence diff on `topic` to local members and the other processes.
+    pub fn presence_changed(&self, topic: &Arc<str>, diff: &Diff) {
+        if diff.is_empty() {
+            return;
+        }
+        let payload = diff.to_payload();
+        self.hub.send_all(topic, || presence_diff(topic, payload.clone()));
+        self.publish(RelayMessage::Presence { topic: topic.to_string(), diff: payload });
+    }
+
+    /// Whether `caller` may use `sub_topic`: public topics yes; a conversation topic only if
+    /// Postgres lets the caller see that conversation. Returns the conversation, if any.
+    pub async fn authorize_topic(&self, caller: &Caller, sub_topic: &str) -> Result<Option<Uuid>, String> {
+        let Some(conversation) = members_only(sub_topic) else { return Ok(None) };
+        let denied = || format!("Unauthorized: You do not have permissions to read from this Channel topic: {sub_topic}");
+        let conversation = conversation.ok_or_else(denied)?;
+        let allowed = async {
+            let mut tx = crate::db::begin_as(&self.pool, caller).await?;
+            let seen: bool = sqlx::query_scalar("select exists(select 1 from public.conversations where id = $1)")
+                .bind(conversation)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.rollback().await?;
+            Ok::<bool, sqlx::Error>(seen)
+        }
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "realtime: membership check failed");
+            "Unknown Error on Channel".to_owned()
+        })?;
+        if allowed {
+            Ok(Some(conversation))
+        } else {
+            Err(denied())
+        }
+    }
+}
+
+/// `Some(conversation)` for the members-only topics; `Some(None)` when such a topic does
+/// not name a valid conversation id.
+pub fn members_only(sub_topic: &str) -> Option<Option<Uuid>> {
+    ["messages:", "typing:", "presence:"]
+        .iter()
+        .find_map(|p| sub_topic.strip_prefix(p))
+        .map(|rest| rest.parse().ok())
+}
+
+pub fn presence_diff(topic: &str, payload: Value) -> Frame {
+    Frame { join_ref: None, reference: None, topic: topic.to_owned(), event: "presence_diff".into(), payload }
+}
+
+async fn listen(rt: Arc<Realtime>, mut listener: PgListener, changes: mpsc::UnboundedSender<String>) {
+    loop {
+        match listener.recv().await {
+            Ok(n) if n.channel() == CHANGES_CHANNEL => {
+                let _ = changes.send(n.payload().to_owned());
+            }
+            Ok(n) => on_relay(&rt, n.payload()).await,
+            Err(e) => {
+                // sqlx reconnects the listener on the next recv; changes committed while it
+                // was away are lost to live delivery (clients catch up after every rejoin).
+                tracing::warn!(error = %e, "realtime: listener connection lost; reconnecting");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+async fn on_relay(rt: &Realtime, payload: &str) {
+    let Some(envelope) = changes::resolve(&rt.pool, payload).await.and_then(|v| serde_json::from_value::<Envelope>(v).ok())
+    else {
+        tracing::warn!("realtime: unreadable relay message");
+        return;
+    };
+    if envelope.node == rt.node {
+        return;
+    }
+    let is_new = rt.peers.lock().expect("peers lock").insert(envelope.node, Instant::now()).is_none();
+    match envelope.message {
+        RelayMessage::Hello | RelayMessage::Alive if is_new || matches!(envelope.message, RelayMessage::Hello) => {
+            // A process we did not know: tell it who is present here.
+            rt.relay.publish(RelayMessage::Alive);
+            let joins = rt.hub.presence.lock().expect("presence lock").local_joins();
+            for (topic, diff) in joins {
+                rt.relay.publish(RelayMessage::Presence { topic, diff: diff.to_payload() });
+            }
+        }
+        RelayMessage::Hello | RelayMessage::Alive => {}
+        RelayMessage::Broadcast { topic, event, payload } => {
+            rt.hub.broadcast(&topic.into(), &event.into(), &payload.into(), None);
+        }
+        RelayMessage::Presence { topic, diff } => {
+            let parsed = Diff::from_payload(&diff);
+            rt.hub.presence.lock().expect("presence lock").apply_remote(envelope.node, &topic, &parsed);
+            let key: Arc<str> = topic.as_str().into();
+            rt.hub.send_all(&key, || presence_diff(&topic, diff.clone()));
+        }
+    }
+}
+
+/// Announces this process, forgets silent ones (their presence leaves), and trims the
+/// overflow table.
+async fn liveness(rt: Arc<Realtime>) {
+    let mut tick = tokio::time::interval(ALIVE_EVERY);
+    let mut rounds = 0u64;
+    loop {
+        tick.tick().await;
+        rounds += 1;
+        rt.relay.publish(RelayMessage::Alive);
+        let gone: Vec<Uuid> = {
+            let mut peers = rt.peers.lock().expect("peers lock");
+            let gone = peers.iter().filter(|(_, seen)| seen.elapsed() > PEER_TIMEOUT).map(|(n, _)| *n).collect::<Vec<_>>();
+            for n in &gone {
+                peers.remove(n);
+            }
+            gone
+        };
+        for node in gone {
+            let diffs = rt.hub.presence.lock().expect("presence lock").purge_node(node);
+            for (topic, diff) in diffs {
+                let payload = diff.to_payload();
+                rt.hub.send_all(&topic.as_str().into(), || presence_diff(&topic, payload.clone()));
+            }
+        }
+        if rounds % 12 == 0 {
+            let _ = sqlx::query("delete from realtime.overflow where created_at < now() - interval '10 minutes'")
+                .execute(&rt.pool)
+                .await;
+        }
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/websocket", get(websocket)).route("/api/broadcast", post(api_broadcast))
+}
+
+/// A handshake refusal as Supabase sends it: `{"error": "…"}`.
+fn refuse(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({"error": message}))).into_response()
+}
+
+fn caller_error_message(e: &CallerError) -> &'static str {
+    match e {
+        CallerError::MissingKey => "API key is missing",
+        CallerError::InvalidKey(JwtError::Expired { .. }) | CallerError::InvalidToken(JwtError::Expired { .. }) => "Token has expired",
+        CallerError::InvalidKey(JwtError::Signature) | CallerError::InvalidToken(JwtError::Signature) => "Failed to validate JWT signature",
+        CallerError::InvalidKey(JwtError::Role) | CallerError::InvalidToken(JwtError::Role) => "Fields `role` and `exp` are required in JWT",
+        _ => "The token provided is not a valid JWT",
+    }
+}
+
+async fn websocket(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let Some(vsn) = Vsn::parse(params.get("vsn").map(String::as_str)) else {
+        return refuse(StatusCode::BAD_REQUEST, "Unsupported serializer version: use 1.0.0 or 2.0.0");
+    };
+    let caller = match caller::authenticate(&state.keys, &headers, params.get("apikey").map(String::as_str), jwt::now()) {
+        Ok(c) => c,
+        Err(e) => return refuse(StatusCode::UNAUTHORIZED, caller_error_message(&e)),
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let rt = state.realtime.clone();
+    let limits = rt.limits.clone();
+    ws.max_message_size(limits.max_frame_bytes)
+        .max_frame_size(limits.max_frame_bytes)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| socket::serve(socket, rt, vsn, caller))
+}
+
+/// `POST /realtime/v1/api/broadcast`: `{"messages": [{topic, event, payload, private}]}`.
+async fn api_broadcast(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let caller = match caller::authenticate(&state.keys, &headers, None, jwt::now()) {
+        Ok(c) => c,
+        Err(e) => return (StatusCode::UNAUTHORIZED, Json(json!({"message": caller_error_message(&e)}))).into_response(),
+    };
+    let bad = |m: &str| (StatusCode::BAD_REQUEST, Json(json!({"message": m}))).into_response();
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else { return bad("Body is not JSON") };
+    let Some(messages) = body.get("messages").and_then(Value::as_array) else { return bad("Expected {\"messages\": [...]}") };
+    let mut accepted = Vec::new();
+    for m in messages {
+        let (Some(topic), Some(event)) = (m.get("topic").and_then(Value::as_str), m.get("event").and_then(Value::as_str)) else {
+            return bad("Each message needs a topic and an event");
+        };
+        let payload = m.get("payload").cloned().unwrap_or(Value::Null);
+        if payload.to_string().len() > state.realtime.limits.max_broadcast_bytes {
+            return (StatusCode::PAYLOAD_TOO_LARGE, Json(json!({"message": "payload_size_exceeded"}))).into_response();
+        }
+        let sub = topic.strip_prefix("realtime:").unwrap_or(topic);
+        if sub.is_empty() {
+            return bad("TopicNameRequired: You must provide a topic name");
+        }
+        if let Err(reason) = state.realtime.authorize_topic(&caller, sub).await {
+            return (StatusCode::FORBIDDEN, Json(json!({"message": reason}))).into_response();
+        }
+        accepted.push((Arc::<str>::from(format!("realtime:{sub}")), event.to_owned(), payload));
+    }
+    for (topic, event, payload) in accepted {
+        state.realtime.broadcast(&topic, &event, &payload, None);
+    }
+    StatusCode::ACCEPTED.into_response()
+}
