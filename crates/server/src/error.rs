@@ -122,6 +122,34 @@ impl From<sqlx::Error> for Error {
     }
 }
 
+/// Answers a request body refused for its size (413) in the shape of the API it was sent to.
+///
+/// The size limit (`Config::max_body_bytes`) is enforced by `tower_http`'s limit layer before
+/// any handler runs (and by axum's body extractors for chunked bodies); both answer in plain
+/// text, which supabase-js cannot read as an error. PostgREST defines no code for this, so
+/// REST answers `PGRST413`; GoTrue answers `request_too_large`.
+pub async fn body_limit_in_api_shape(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let path = req.uri().path();
+    let (auth, rest) = (path.starts_with("/auth/"), path.starts_with("/rest/"));
+    let response = next.run(req).await;
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE || is_json {
+        return response;
+    }
+    const MESSAGE: &str = "The request body is too large";
+    if auth {
+        Error::auth(StatusCode::PAYLOAD_TOO_LARGE, "request_too_large", MESSAGE).into_response()
+    } else if rest {
+        Error::rest(StatusCode::PAYLOAD_TOO_LARGE, "PGRST413", MESSAGE).into_response()
+    } else {
+        response
+    }
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         match self {
