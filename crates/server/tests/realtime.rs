@@ -384,3 +384,58 @@ async fn hostile_input_is_answered_and_harms_no_one() {
     assert_eq!(r.payload["status"], "ok");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn two_server_processes_behave_as_one() {
+    let a_server = TestServer::start().await;
+    let b_server = a_server.start_peer().await;
+    let alice = a_server.signup("Alice", "tradesperson").await;
+    let bob = a_server.signup("Bob", "customer").await;
+    let eve = a_server.signup("Eve", "customer").await;
+    let conv = a_server.conversation("direct", None, &alice, &[&bob]).await;
+    let filter = format!("conversation_id=eq.{conv}");
+    // Let the two processes hear each other's hello.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let topic = format!("realtime:messages:{conv}");
+    let config = |key: &Uuid| {
+        json!({"broadcast": {"self": false}, "presence": {"key": key.to_string()},
+               "postgres_changes": [{"event": "INSERT", "schema": "public", "table": "messages", "filter": filter}]})
+    };
+    let mut a = TestSocket::connect(&a_server.url, &a_server.anon_key, Vsn::V2).await;
+    let mut b = TestSocket::connect(&b_server.url, &b_server.anon_key, Vsn::V1).await;
+    let mut e = TestSocket::connect(&b_server.url, &b_server.anon_key, Vsn::V2).await;
+    assert_eq!(a.join(&topic, config(&alice.id), Some(&alice.access_token)).await.payload["status"], "ok");
+    a.push(&topic, Some("1"), "presence", json!({"type": "presence", "event": "track", "payload": {"status": "online"}})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(b.join(&topic, config(&bob.id), Some(&bob.access_token)).await.payload["status"], "ok");
+    assert_eq!(e.join("realtime:eve", config(&eve.id), Some(&eve.access_token)).await.payload["status"], "ok");
+
+    // Presence tracked on A is in B's state.
+    let Some(Received::Frame(state)) = b.expect(WAIT, is_event(&topic, "presence_state")).await else { panic!() };
+    assert_eq!(state.payload[alice.id.to_string()]["metas"][0]["status"], "online", "{state:?}");
+
+    // A change written through B reaches the subscriber on A, and the one on B; not Eve.
+    let resp = b_server
+        .request(Method::POST, "/rest/v1/messages", Some(&bob))
+        .json(&json!({"conversation_id": conv, "sender_id": bob.id, "content": "über B"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    assert!(a.expect(WAIT, |r| change_of(r).is_some()).await.is_some(), "A's subscriber receives");
+    assert!(b.expect(WAIT, |r| change_of(r).is_some()).await.is_some(), "B's subscriber receives");
+    assert!(e.expect(QUIET, |r| change_of(r).is_some()).await.is_none(), "the outsider on B does not");
+
+    // A broadcast on B reaches A.
+    b.push(&topic, Some("1"), "broadcast", json!({"type": "broadcast", "event": "typing", "payload": {"from": "b"}})).await;
+    let got = a.expect(WAIT, |r| matches!(r, Received::Binary { .. })).await;
+    assert_eq!(got, Some(Received::Binary { topic: topic.clone(), event: "typing".into(), payload: json!({"from": "b"}) }));
+
+    // Alice disconnects from A: B sees her leave.
+    a.close().await;
+    let leave = |r: &Received| matches!(r, Received::Frame(f) if f.event == "presence_diff" && f.payload["leaves"].get(alice.id.to_string()).is_some());
+    assert!(b.expect(WAIT, leave).await.is_some());
+    b_server.stop().await;
+    a_server.stop().await;
+}

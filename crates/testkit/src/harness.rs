@@ -1,7 +1,7 @@
 //! Databases, servers and users for tests.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -134,7 +134,8 @@ pub struct TestUser {
 
 /// The real server on a free port over a fresh database.
 pub struct TestServer {
-    pub db: TestDb,
+    /// Shared with [`TestServer::start_peer`]s and servers started again on it.
+    pub db: Arc<TestDb>,
     pub url: String,
     pub anon_key: String,
     pub service_key: String,
@@ -149,7 +150,17 @@ impl TestServer {
 
     /// Starts with a configuration adjusted by `tune` (e.g. a short `jwt_exp`).
     pub async fn start_with(tune: impl FnOnce(&mut werkfunk_server::Config)) -> TestServer {
-        let db = TestDb::new().await;
+        Self::start_on(Arc::new(TestDb::new().await), tune).await
+    }
+
+    /// Another server process's equivalent on the same database (same secret, own port):
+    /// for tests of several processes behaving as one.
+    pub async fn start_peer(&self) -> TestServer {
+        Self::start_on(self.db.clone(), |_| {}).await
+    }
+
+    /// A server over an existing database (e.g. after [`TestServer::stop`], to come back).
+    pub async fn start_on(db: Arc<TestDb>, tune: impl FnOnce(&mut werkfunk_server::Config)) -> TestServer {
         let mut config = werkfunk_server::Config::new(db.url.clone(), JWT_SECRET).expect("valid test config");
         config.listen = "127.0.0.1:0".parse().expect("address");
         config.pool_size = 16;
@@ -171,11 +182,17 @@ impl TestServer {
         Keys::new(JWT_SECRET)
     }
 
-    /// Drains and stops the server.
-    pub async fn stop(mut self) {
+    /// The address the server listens on (to start it again on the same one).
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.running.as_ref().expect("running").addr()
+    }
+
+    /// Drains and stops the server; the database stays for [`TestServer::start_on`].
+    pub async fn stop(mut self) -> Arc<TestDb> {
         if let Some(r) = self.running.take() {
             r.stop().await.expect("server stops cleanly");
         }
+        self.db.clone()
     }
 
     /// A request to `path` (e.g. `/rest/v1/messages`) with the anon key, and `user`'s token if given.
