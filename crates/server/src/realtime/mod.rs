@@ -191,11 +191,16 @@ impl Realtime {
             tx.rollback().await?;
             Ok::<bool, sqlx::Error>(seen)
         }
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "realtime: membership check failed");
-            "Unknown Error on Channel".to_owned()
-        })?;
+        .await;
+        let allowed = match allowed {
+            Ok(seen) => seen,
+            // No privilege on conversations at all (the anon role): simply not a member.
+            Err(e) if crate::error::db_error(&e).is_some_and(|d| d.code() == "42501") => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "realtime: membership check failed");
+                return Err("Unknown Error on Channel".to_owned());
+            }
+        };
         if allowed {
             Ok(Some(conversation))
         } else {
