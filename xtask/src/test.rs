@@ -139,7 +139,10 @@ pub fn start_server(binary: &PathBuf, cluster: &Cluster, database: &str, secret:
 }
 
 fn node_suites(cluster: &Cluster, summary: &mut Vec<String>) -> Result<bool> {
-    let binary = server_binary(false)?;
+    // `cargo test --workspace` has just built the binary (the server has integration tests),
+    // with the workspace's unified features; building it alone would rebuild half the world.
+    let built = target_dir().join("debug").join("werkfunk-server");
+    let binary = if built.exists() { built } else { server_binary(false)? };
     create_database(cluster, "werkfunk_node")?;
     let mut server = start_server(&binary, cluster, "werkfunk_node", NODE_SECRET, &[])?;
     let dir = root().join("tests/supabase-js");
