@@ -111,7 +111,7 @@ impl Keys {
         }
         let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| JwtError::Malformed)?;
         let mut mac = self.mac();
-        mac.update(token[..header_len(token)].as_bytes());
+        mac.update(&token.as_bytes()[..header_len(token)]);
         mac.verify_slice(&sig).map_err(|_| JwtError::Signature)?;
         let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| JwtError::Malformed)?;
         let value: serde_json::Value = serde_json::from_slice(&payload).map_err(|_| JwtError::Malformed)?;

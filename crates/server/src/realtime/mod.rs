@@ -295,7 +295,7 @@ async fn liveness(rt: Arc<Realtime>) {
                 rt.hub.send_all(&topic.as_str().into(), || presence_diff(&topic, payload.clone()));
             }
         }
-        if rounds % 12 == 0 {
+        if rounds.is_multiple_of(12) {
             let _ = sqlx::query("delete from realtime.overflow where created_at < now() - interval '10 minutes'")
                 .execute(&rt.pool)
                 .await;

@@ -75,6 +75,7 @@ pub fn quote_ident(name: &str) -> String {
 }
 
 impl Schema {
+    #[allow(clippy::type_complexity)] // rows of catalog queries, read once at start
     pub async fn load(pool: &PgPool) -> Result<Schema, sqlx::Error> {
         let mut schema = Schema::default();
         let columns: Vec<(String, String, bool, String, Option<Vec<String>>)> = sqlx::query_as(
@@ -126,14 +127,13 @@ impl Schema {
             })
             .collect();
 
-        type FnRow = (String, Vec<String>, Vec<String>, i16, Vec<String>, Vec<String>, String, bool, String, Option<String>);
+        type FnRow = (String, Vec<String>, Vec<String>, i16, Vec<String>, String, bool, String, Option<String>);
         let functions: Vec<FnRow> = sqlx::query_as(
             r#"select p.proname::text,
                       coalesce(p.proargnames, '{}')::text[],
                       coalesce(p.proargmodes::text[], array_fill('i'::text, array[cardinality(p.proargtypes)])),
                       p.pronargdefaults,
                       coalesce((select array_agg(format_type(t, null) order by o) from unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) with ordinality as x(t, o)), '{}'),
-                      '{}'::text[],
                       t.typtype::text, p.proretset, format_type(p.prorettype, null),
                       case when t.typtype = 'c' then t.typrelid::regclass::text end
                  from pg_proc p
@@ -144,7 +144,7 @@ impl Schema {
         )
         .fetch_all(pool)
         .await?;
-        for (name, arg_names, modes, n_defaults, types, _, typtype, set, ret_type, ret_rel) in functions {
+        for (name, arg_names, modes, n_defaults, types, typtype, set, ret_type, ret_rel) in functions {
             let mut arguments = Vec::new();
             let mut out = Vec::new();
             for (i, mode) in modes.iter().enumerate() {
