@@ -213,14 +213,28 @@ fn respond(rows: Rows, shape: Shape) -> Result<Response> {
     Ok(json_response(status, if shape.head { String::new() } else { body }, Some(range)))
 }
 
-/// Parses a JSON body, answering PostgREST's `PGRST102` when it is not JSON.
-fn parse_body(body: &Bytes) -> Result<Value> {
-    if body.is_empty() {
+/// Parses a JSON body, answering PostgREST's `PGRST102` when it is not JSON. An empty body
+/// means "no arguments" to a function (`empty_is_object`), but is no row to write.
+fn parse_body(body: &Bytes, empty_is_object: bool) -> Result<Value> {
+    if body.is_empty() && empty_is_object {
         return Ok(Value::Object(Default::default()));
     }
     serde_json::from_slice(body).map_err(|e| {
         Error::rest(StatusCode::BAD_REQUEST, "PGRST102", "Empty or invalid json").with_details(e.to_string())
     })
+}
+
+/// Only `public` is exposed: a client configured for another schema (`Accept-Profile` on
+/// reads, `Content-Profile` on writes) is told so instead of silently getting `public`.
+fn check_profile(headers: &HeaderMap) -> Result<()> {
+    for name in ["accept-profile", "content-profile"] {
+        if let Some(value) = headers.get(name) {
+            if value.to_str().ok().map(str::trim) != Some("public") {
+                return Err(Error::rest(StatusCode::NOT_ACCEPTABLE, "PGRST106", "The schema must be one of the following: public"));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn unknown_body_column(relation: &str, column: &str) -> Error {
@@ -257,14 +271,15 @@ async fn table(
     body: Bytes,
 ) -> Result<Response> {
     let caller = authenticate(&state, &headers)?;
+    check_profile(&headers)?;
     let q = Query::parse(raw.as_deref().unwrap_or(""), &[])?;
     let relation = state.schema.relations.get(&name).ok_or_else(|| table_not_found(&name))?;
     let prefer = Prefer::from_headers(&headers);
     let single = wants_single(&headers);
     match method {
         Method::GET | Method::HEAD => read(&state, &caller, relation, &q, &headers, &prefer, single, method == Method::HEAD).await,
-        Method::POST => insert(&state, &caller, relation, &q, &prefer, single, parse_body(&body)?).await,
-        Method::PATCH => update(&state, &caller, relation, &q, &prefer, single, parse_body(&body)?).await,
+        Method::POST => insert(&state, &caller, relation, &q, &prefer, single, parse_body(&body, false)?).await,
+        Method::PATCH => update(&state, &caller, relation, &q, &prefer, single, parse_body(&body, false)?).await,
         Method::DELETE => delete(&state, &caller, relation, &q, &prefer, single).await,
         _ => Err(Error::rest(StatusCode::METHOD_NOT_ALLOWED, "PGRST117", format!("Unsupported HTTP method: {method}"))),
     }
@@ -333,6 +348,17 @@ async fn insert(state: &AppState, caller: &Caller, relation: &Relation, q: &Quer
         return Err(Error::rest(StatusCode::BAD_REQUEST, "PGRST102", "Expected a JSON object or an array of objects"));
     }
     let columns = write_columns(relation, q, &rows)?;
+    if rows.is_empty() {
+        // An empty batch inserts nothing (`insert … default values` would insert one row).
+        if single {
+            return Err(not_single(0));
+        }
+        return Ok(if prefer.representation {
+            json_response(StatusCode::CREATED, "[]".into(), Some("*/*".into()))
+        } else {
+            json_response(StatusCode::CREATED, String::new(), None)
+        });
+    }
     let mut b = Builder::new(&state.schema);
     let table = format!("public.{}", quote_ident(&relation.name));
     let payload = b.bind(Bind::Text(Some(Value::Array(rows).to_string())));
@@ -445,6 +471,7 @@ async fn rpc(
     body: Bytes,
 ) -> Result<Response> {
     let caller = authenticate(&state, &headers)?;
+    check_profile(&headers)?;
     let raw = raw.unwrap_or_default();
     let candidates: Vec<&str> = state
         .schema
@@ -457,7 +484,7 @@ async fn rpc(
     let q = Query::parse(&raw, &candidates)?;
     let args: Vec<(String, Option<String>)> = match method {
         Method::GET | Method::HEAD => q.other.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect(),
-        Method::POST => match parse_body(&body)? {
+        Method::POST => match parse_body(&body, true)? {
             Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), sql::json_to_pg_text(v))).collect(),
             _ => return Err(Error::rest(StatusCode::BAD_REQUEST, "PGRST102", "Expected a JSON object of named arguments")),
         },
