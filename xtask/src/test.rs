@@ -67,15 +67,21 @@ fn rust_suites(base_url: &str, args: &[String], summary: &mut Vec<String>) -> Re
         .args(args)
         .env(werkfunk_testkit::cluster::CLUSTER_URL_ENV, base_url)
         .current_dir(root());
-    let mut current = String::new();
-    let (ok, lines) = run_collecting(&mut cmd, |l| l.contains("test result:") || l.trim_start().starts_with("Running"))?;
+    // cargo names each test binary on stderr ("Running …", "Doc-tests …") and the binary
+    // prints its result on stdout, in the same order: pair them up.
+    let (ok, lines) = run_collecting(&mut cmd, |l| {
+        let l = l.trim_start();
+        l.starts_with("test result:") || l.starts_with("Running ") || l.starts_with("Doc-tests ")
+    })?;
+    let (names, results): (Vec<&String>, Vec<&String>) = lines.iter().partition(|l| !l.contains("test result:"));
     summary.push("Rust (cargo test --workspace):".into());
-    for l in lines {
-        if l.trim_start().starts_with("Running") {
-            current = l.trim().trim_start_matches("Running ").to_owned();
-        } else {
-            summary.push(format!("  {current}: {}", l.trim()));
-        }
+    for (name, result) in names.iter().zip(&results) {
+        // "Running tests/auth.rs (target/debug/deps/auth-1f2e…)" → "auth: tests/auth.rs"
+        let name = name.trim().trim_start_matches("Running ");
+        let (what, binary) = name.split_once(" (").unwrap_or((name, ""));
+        let binary = binary.rsplit('/').next().unwrap_or("").rsplit_once('-').map_or("", |(b, _)| b);
+        let name = if binary.is_empty() { what.to_owned() } else { format!("{binary}: {what}") };
+        summary.push(format!("  {name}: {}", result.trim().trim_start_matches("test result: ")));
     }
     if !ok {
         summary.push("  FAILED".into());
@@ -118,8 +124,20 @@ pub struct ServerProcess {
 }
 
 pub fn start_server(binary: &PathBuf, cluster: &Cluster, database: &str, secret: &str, extra_env: &[(&str, &str)]) -> Result<ServerProcess> {
+    start_server_via(Command::new(binary), binary, cluster, database, secret, extra_env)
+}
+
+/// [`start_server`], running `cmd` (the binary itself, or a shell that `exec`s it after
+/// raising a limit) in place of `binary`; `binary` still prints the keys.
+pub fn start_server_via(
+    mut cmd: Command,
+    binary: &PathBuf,
+    cluster: &Cluster,
+    database: &str,
+    secret: &str,
+    extra_env: &[(&str, &str)],
+) -> Result<ServerProcess> {
     let port = process::free_port()?;
-    let mut cmd = Command::new(binary);
     cmd.env("DATABASE_URL", cluster.url(database))
         .env("WERKFUNK_JWT_SECRET", secret)
         .env("WERKFUNK_LISTEN", format!("127.0.0.1:{port}"))

@@ -342,7 +342,7 @@ async fn missing_forged_and_expired_keys_and_tokens_are_401() {
         (Some(&forged_key), None, "PGRST301"),
         (Some(&forged_key), Some(&w.kundin.access_token), "PGRST301"),
         (Some(&forged_service_key), Some(&forged_service_key), "PGRST301"),
-        (Some(&expired_key), None, "PGRST301"),
+        (Some(&expired_key), None, "PGRST303"),
         (Some(&postgres_key), None, "PGRST301"),
         (Some("kein-jwt"), None, "PGRST301"),
         (Some(&w.server.anon_key), Some(&forged_token), "PGRST301"),

@@ -139,7 +139,10 @@ impl Cluster {
             owner = std::process::id(),
             stop = self.stop_script()
         );
-        Command::new("sh")
+        // In a session of its own, so that a signal to the owner's process group (Ctrl-C, a
+        // CI step's timeout) cannot take the watchdog down with its owner.
+        Command::new("setsid")
+            .arg("sh")
             .arg("-c")
             .arg(script)
             .stdin(Stdio::null())

@@ -35,6 +35,10 @@ pub fn router() -> Router<AppState> {
         .route("/user", get(get_user).put(update_user))
         .route("/logout", post(logout))
         .route("/health", get(|| async { Json(json!({"name": "GoTrue", "description": "Werkfunk auth"})) }))
+        .fallback(|| async { Error::auth(StatusCode::NOT_FOUND, "not_found", "Not found: this endpoint does not exist") })
+        .method_not_allowed_fallback(|| async {
+            Error::auth(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not allowed on this endpoint")
+        })
 }
 
 /// Body parser that answers malformed JSON in GoTrue's shape.
@@ -164,12 +168,14 @@ async fn password_grant(state: &AppState, req: PasswordGrant) -> Result<Json<Val
             .bind(&email)
             .fetch_optional(&state.pool)
             .await?;
-    let ok = match &row {
-        Some((_, stored)) => password::verify(req.password, stored.clone()).await,
-        None => false,
-    };
+    let ok = password::verify_or_decoy(req.password, row.as_ref().map(|(_, stored)| stored.clone())).await;
     let Some((user_id, _)) = row.filter(|_| ok) else {
         sqlx::query("insert into auth.sign_in_failures (email) values (lower($1))").bind(&email).execute(&state.pool).await?;
+        // Failures older than the window count for nothing; keep the table small.
+        sqlx::query("delete from auth.sign_in_failures where failed_at < now() - make_interval(secs => $1)")
+            .bind(2.0 * FAILURE_WINDOW_SECS as f64)
+            .execute(&state.pool)
+            .await?;
         return Err(Error::auth(StatusCode::BAD_REQUEST, "invalid_credentials", "Invalid login credentials"));
     };
     let mut tx = state.pool.begin().await?;

@@ -23,6 +23,24 @@ pub async fn hash(password: String) -> Result<String, String> {
     .map_err(|e| e.to_string())?
 }
 
+/// A hash of no one's password: checked when an email is unknown, so that the answer takes
+/// as long as for a known account and timing does not tell which accounts exist.
+fn decoy() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| {
+        let salt = SaltString::generate(&mut OsRng);
+        hasher().hash_password(b"decoy password", &salt).map(|h| h.to_string()).unwrap_or_default()
+    })
+}
+
+/// Checks `password` against `stored`, or against a decoy when there is no account, on the
+/// blocking pool.
+pub async fn verify_or_decoy(password: String, stored: Option<String>) -> bool {
+    let known = stored.is_some();
+    let stored = stored.unwrap_or_else(|| decoy().to_owned());
+    verify(password, stored).await && known
+}
+
 /// Checks `password` against a stored hash on the blocking pool.
 pub async fn verify(password: String, stored: String) -> bool {
     tokio::task::spawn_blocking(move || {

@@ -5,7 +5,9 @@
 //! the order it was committed.
 //!
 //! Cost: one round trip per table per batch, and inside Postgres one indexed read per
-//! distinct subscriber per batch (not per change, as Supabase's walrus does).
+//! distinct subscriber per batch (not per change, as Supabase's walrus does), over only the
+//! rows that subscriber's filters matched: subscribers asking about the same rows (e.g. the
+//! members of one conversation) are authorized as one group.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -53,8 +55,9 @@ impl Change {
     }
 }
 
-/// Largest batch taken from the queue at once.
-const MAX_BATCH: usize = 1000;
+/// Largest batch taken from the queue at once. Under load, batches grow towards it and the
+/// fixed cost of authorizing a claims object is shared by more changes.
+const MAX_BATCH: usize = 10_000;
 
 /// Resolves a notification payload (inline, or a reference into `realtime.overflow`).
 pub async fn resolve(pool: &sqlx::PgPool, payload: &str) -> Option<Value> {
@@ -113,7 +116,7 @@ fn revoke(rt: &Realtime, c: &Change) {
 }
 
 async fn deliver_table(rt: &Realtime, table: &str, changes: &[&Change], subs: &[Subscription]) {
-    // Candidates: (change, subscription) pairs whose event and filter match.
+    // Distinct claims objects (0-based), and each subscription's.
     let mut claims: Vec<Arc<str>> = Vec::new();
     let mut claims_index: HashMap<Arc<str>, usize> = HashMap::new();
     let mut sub_claims = Vec::with_capacity(subs.len());
@@ -123,65 +126,138 @@ async fn deliver_table(rt: &Realtime, table: &str, changes: &[&Change], subs: &[
             claims.push(s.claims.clone());
             next
         });
-        sub_claims.push(i + 1);
+        sub_claims.push(i);
     }
+    // Candidates: (change, subscription) pairs whose event and filter match; and for each
+    // claims object, the changes (in order, by index) it must be asked about — only those,
+    // so that the work in Postgres grows with the deliveries, not subscribers × changes.
     let mut candidates: Vec<Vec<usize>> = Vec::with_capacity(changes.len());
-    let mut ids = Vec::new();
+    let mut wanted: Vec<Vec<u32>> = vec![Vec::new(); claims.len()];
     let mut deleted = Vec::new();
-    for c in changes {
+    for (ci, c) in changes.iter().enumerate() {
         let matching: Vec<usize> = subs
             .iter()
             .enumerate()
             .filter(|(_, s)| s.binding.event.matches(&c.kind) && s.binding.filter.as_ref().is_none_or(|f| f.matches(c.row())))
             .map(|(j, _)| j)
             .collect();
-        if !matching.is_empty() {
-            if let Some(id) = c.id() {
-                ids.push(id);
-                if c.kind == "DELETE" {
-                    deleted.push(c.old_record.clone());
+        if !matching.is_empty() && c.id().is_some() {
+            for &j in &matching {
+                let w = &mut wanted[sub_claims[j]];
+                if w.last() != Some(&(ci as u32)) {
+                    w.push(ci as u32);
                 }
+            }
+            if c.kind == "DELETE" {
+                deleted.push(c.old_record.clone());
             }
         }
         candidates.push(matching);
     }
-    if ids.is_empty() {
+    // Claims objects asking about the same changes are authorized together.
+    let mut groups: HashMap<&[u32], Vec<usize>> = HashMap::new();
+    for (k, w) in wanted.iter().enumerate() {
+        if !w.is_empty() {
+            groups.entry(w.as_slice()).or_default().push(k);
+        }
+    }
+    if groups.is_empty() {
         return;
     }
-    let visible = match authorize(rt, table, &ids, &deleted, &claims).await {
-        Ok(v) => v,
-        Err(e) => {
-            // Fail closed: nothing is delivered that Postgres did not allow.
-            tracing::error!(error = %e, table, "realtime: authorization failed; batch dropped");
-            return;
+    let groups: Vec<Group> = groups
+        .into_iter()
+        .map(|(w, members)| Group { ids: w.iter().filter_map(|&ci| changes[ci as usize].id()).collect(), claims: members })
+        .collect();
+    // Many claims objects are judged in parallel statements, each in its own transaction
+    // (not when deleted rows must be put back: those transactions would queue on each other).
+    let parts = if deleted.is_empty() { split(groups, AUTHORIZE_CHUNK, AUTHORIZE_PARALLEL) } else { vec![groups] };
+    let results = futures::future::join_all(parts.iter().map(|part| authorize(rt, table, part, &deleted, &claims))).await;
+    let mut visible = HashSet::new();
+    for result in results {
+        match result {
+            Ok(v) => visible.extend(v),
+            Err(e) => {
+                // Fail closed: nothing is delivered that Postgres did not allow.
+                tracing::error!(error = %e, table, "realtime: authorization failed; batch dropped");
+                return;
+            }
         }
-    };
+    }
     let columns = rt.publication.columns(table).map(|c| serde_json::to_value(c).unwrap_or_default()).unwrap_or_default();
+    let mut recipients: Vec<(Arc<str>, Vec<u32>, &Subscription)> = Vec::new();
+    let mut by_channel: HashMap<(SocketId, &str), usize> = HashMap::new();
     for (c, matching) in changes.iter().zip(&candidates) {
         let Some(id) = c.id() else { continue };
-        let mut recipients: Vec<(SocketId, Arc<str>, Vec<u32>, &Subscription)> = Vec::new();
+        recipients.clear();
+        by_channel.clear();
         for &j in matching {
-            if !visible.contains(&(sub_claims[j] as i32, id)) {
+            if !visible.contains(&(sub_claims[j], id)) {
                 continue;
             }
             let s = &subs[j];
-            match recipients.iter_mut().find(|r| r.0 == s.socket.id && r.1 == s.topic) {
-                Some(r) => {
-                    if !r.2.contains(&s.binding.id) {
-                        r.2.push(s.binding.id)
+            match by_channel.get(&(s.socket.id, &*s.topic)) {
+                Some(&r) => {
+                    let ids = &mut recipients[r].1;
+                    if !ids.contains(&s.binding.id) {
+                        ids.push(s.binding.id)
                     }
                 }
-                None => recipients.push((s.socket.id, s.topic.clone(), vec![s.binding.id], s)),
+                None => {
+                    by_channel.insert((s.socket.id, &*s.topic), recipients.len());
+                    recipients.push((s.topic.clone(), vec![s.binding.id], s));
+                }
             }
         }
         if recipients.is_empty() {
             continue;
         }
         let data: Arc<str> = payload(c, &columns).to_string().into();
-        for (_, topic, ids, s) in recipients {
+        for (topic, ids, s) in recipients.drain(..) {
             s.socket.send(Outbound::Change { topic, ids, data: data.clone() });
         }
     }
+}
+
+/// Claims objects (indexes into the batch's distinct claims) and the row ids they are asked
+/// about.
+struct Group {
+    ids: Vec<Uuid>,
+    claims: Vec<usize>,
+}
+
+/// Claims objects per authorization statement before the work is split, and the most
+/// statements run at once for one batch.
+const AUTHORIZE_CHUNK: usize = 128;
+const AUTHORIZE_PARALLEL: usize = 4;
+
+/// Splits `groups` into at most `max` parts of about equal claims count, at least `chunk`
+/// claims each (a group may be cut in two).
+fn split(groups: Vec<Group>, chunk: usize, max: usize) -> Vec<Vec<Group>> {
+    let total: usize = groups.iter().map(|g| g.claims.len()).sum();
+    let parts = (total / chunk.max(1)).clamp(1, max.max(1));
+    if parts == 1 {
+        return vec![groups];
+    }
+    let share = total.div_ceil(parts);
+    let mut out = Vec::with_capacity(parts);
+    let (mut current, mut filled) = (Vec::new(), 0);
+    for group in groups {
+        let mut claims = group.claims;
+        while !claims.is_empty() {
+            let rest = claims.split_off((share - filled).min(claims.len()));
+            filled += claims.len();
+            current.push(Group { ids: group.ids.clone(), claims });
+            claims = rest;
+            if filled == share {
+                out.push(std::mem::take(&mut current));
+                filled = 0;
+            }
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
 }
 
 /// The `data` of a `postgres_changes` message. A DELETE's old record carries only the key
@@ -213,19 +289,87 @@ fn payload(c: &Change, columns: &Value) -> Value {
     })
 }
 
-/// `(claims index (1-based), row id)` pairs that Postgres lets each claims object select.
-async fn authorize(rt: &Realtime, table: &str, ids: &[Uuid], deleted: &[Value], claims: &[Arc<str>]) -> Result<HashSet<(i32, Uuid)>, sqlx::Error> {
+/// `(claims index, row id)` pairs that Postgres lets each claims object select, asking
+/// each group's claims only about the group's rows: `realtime.authorize` once per group,
+/// all in one statement.
+async fn authorize(rt: &Realtime, table: &str, groups: &[Group], deleted: &[Value], claims: &[Arc<str>]) -> Result<HashSet<(usize, Uuid)>, sqlx::Error> {
+    // [{"ids": [...], "claims": [<claims JSON>, ...]}, ...]; the claims are JSON already.
+    let mut spec = String::from("[");
+    for (g, group) in groups.iter().enumerate() {
+        if g > 0 {
+            spec.push(',');
+        }
+        spec.push_str("{\"ids\":[");
+        for (i, id) in group.ids.iter().enumerate() {
+            if i > 0 {
+                spec.push(',');
+            }
+            spec.push('"');
+            spec.push_str(&id.to_string());
+            spec.push('"');
+        }
+        spec.push_str("],\"claims\":[");
+        for (i, &k) in group.claims.iter().enumerate() {
+            if i > 0 {
+                spec.push(',');
+            }
+            spec.push_str(&claims[k]);
+        }
+        spec.push_str("]}");
+    }
+    spec.push(']');
     let mut tx = rt.pool.begin().await?;
-    let claims: Vec<&str> = claims.iter().map(|c| c.as_ref()).collect();
-    let rows: Vec<(i32, Uuid)> =
-        sqlx::query_as("select claims_index, id from realtime.authorize($1::regclass, $2, $3, $4::text[]::jsonb[])")
-            .bind(format!("public.{}", quote_ident(table)))
-            .bind(ids)
-            .bind((!deleted.is_empty()).then(|| Value::Array(deleted.to_vec())))
-            .bind(&claims)
-            .fetch_all(&mut *tx)
-            .await?;
+    let rows: Vec<(i64, i32, Uuid)> = sqlx::query_as(
+        "select g.ord, a.claims_index, a.id
+           from jsonb_array_elements($2::jsonb) with ordinality as g(spec, ord)
+          cross join lateral realtime.authorize(
+                $1::regclass,
+                array(select jsonb_array_elements_text(g.spec -> 'ids'))::uuid[],
+                $3,
+                array(select c.claims from jsonb_array_elements(g.spec -> 'claims') with ordinality as c(claims, n) order by c.n)) as a",
+    )
+    .bind(format!("public.{}", quote_ident(table)))
+    .bind(spec)
+    .bind((!deleted.is_empty()).then(|| Value::Array(deleted.to_vec())))
+    .fetch_all(&mut *tx)
+    .await?;
     // Deleted rows were put back only to be judged.
     tx.rollback().await?;
-    Ok(rows.into_iter().collect())
+    Ok(rows
+        .into_iter()
+        .filter_map(|(g, k, id)| {
+            let group = groups.get(usize::try_from(g).ok()?.checked_sub(1)?)?;
+            Some((*group.claims.get(usize::try_from(k).ok()?.checked_sub(1)?)?, id))
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_keeps_every_claims_object_once_with_its_rows() {
+        let id = |n: u128| Uuid::from_u128(n);
+        let groups = vec![
+            Group { ids: vec![id(1)], claims: (0..300).collect() },
+            Group { ids: vec![id(2), id(3)], claims: (300..400).collect() },
+        ];
+        let parts = split(groups, 128, 4);
+        assert_eq!(parts.len(), 3);
+        let mut seen = Vec::new();
+        for part in &parts {
+            let n: usize = part.iter().map(|g| g.claims.len()).sum();
+            assert!(n <= 134, "{n}");
+            for g in part {
+                for &k in &g.claims {
+                    assert_eq!(g.ids, if k < 300 { vec![id(1)] } else { vec![id(2), id(3)] });
+                    seen.push(k);
+                }
+            }
+        }
+        seen.sort();
+        assert_eq!(seen, (0..400).collect::<Vec<_>>());
+        assert_eq!(split(vec![Group { ids: vec![], claims: vec![0, 1] }], 128, 4).len(), 1);
+    }
 }

@@ -41,6 +41,7 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller> {
     caller::authenticate(&state.keys, headers, None, jwt::now()).map_err(|e| {
         let (code, message) = match &e {
             CallerError::MissingKey => ("PGRST301", "No API key found in request".to_owned()),
+            CallerError::InvalidKey(JwtError::Expired { .. }) => ("PGRST303", "JWT expired".to_owned()),
             CallerError::InvalidKey(_) => ("PGRST301", "Invalid API key".to_owned()),
             CallerError::InvalidToken(JwtError::Expired { .. }) => ("PGRST303", "JWT expired".to_owned()),
             CallerError::InvalidToken(j) => ("PGRST301", j.to_string()),
