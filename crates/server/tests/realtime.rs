@@ -439,3 +439,26 @@ async fn two_server_processes_behave_as_one() {
     b_server.stop().await;
     a_server.stop().await;
 }
+
+#[tokio::test]
+async fn a_flooding_socket_loses_its_channels_and_others_carry_on() {
+    let server = TestServer::start().await;
+    let mut flood = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    let mut calm = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    assert_eq!(flood.join("realtime:lobby", json!({}), None).await.payload["status"], "ok");
+    assert_eq!(calm.join("realtime:lobby", json!({}), None).await.payload["status"], "ok");
+    // Far more frames in one burst than the 2,500 per second a socket may send.
+    for _ in 0..4000 {
+        let f = Frame { join_ref: None, reference: None, topic: "phoenix".into(), event: "heartbeat".into(), payload: json!({}) };
+        flood.send(&f).await;
+    }
+    let limited = |r: &Received| matches!(r, Received::Frame(f) if f.event == "system" && f.payload["message"] == "Too many messages per second");
+    assert!(flood.expect(WAIT, limited).await.is_some());
+    assert!(flood.expect(WAIT, is_event("realtime:lobby", "phx_close")).await.is_some());
+    // The calm socket still hears broadcasts on the topic.
+    let mut speaker = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    assert_eq!(speaker.join("realtime:lobby", json!({}), None).await.payload["status"], "ok");
+    speaker.push("realtime:lobby", Some("1"), "broadcast", json!({"type": "broadcast", "event": "hallo", "payload": {}})).await;
+    assert!(calm.expect(WAIT, |r| matches!(r, Received::Binary { event, .. } if event == "hallo")).await.is_some());
+    server.stop().await;
+}

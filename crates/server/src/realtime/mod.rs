@@ -59,6 +59,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Outbound queue per socket; a socket that lets it fill up is closed.
     pub socket_queue: usize,
+    /// Frames a socket may send per second; past it, its channels are closed with
+    /// Supabase's "Too many messages per second".
+    pub messages_per_second: u32,
 }
 
 impl Default for Limits {
@@ -69,6 +72,7 @@ impl Default for Limits {
             max_broadcast_bytes: 256 * 1024,
             idle_timeout: Duration::from_secs(60),
             socket_queue: 1024,
+            messages_per_second: 2500,
         }
     }
 }

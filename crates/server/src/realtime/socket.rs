@@ -50,6 +50,8 @@ struct Connection {
     channels: HashMap<Arc<str>, Channel>,
     last_seen: Instant,
     state: State,
+    /// Frames received in the current one-second window, and when it began.
+    window: (Instant, u32),
 }
 
 /// Serves one upgraded websocket until it ends.
@@ -58,7 +60,8 @@ pub async fn serve(mut ws: WebSocket, rt: Arc<Realtime>, vsn: Vsn, key: Caller) 
     let handle = SocketHandle { id: rt.next_socket_id(), tx, kick: Arc::new(Notify::new()) };
     let mut shutdown = rt.shutdown_signal();
     let idle = rt.limits.idle_timeout;
-    let mut conn = Connection { rt, vsn, key, handle, channels: HashMap::new(), last_seen: Instant::now(), state: State::Open };
+    let now = Instant::now();
+    let mut conn = Connection { rt, vsn, key, handle, channels: HashMap::new(), last_seen: now, state: State::Open, window: (now, 0) };
     let far = Duration::from_secs(365 * 24 * 3600);
     while conn.state == State::Open {
         let expiry = conn.next_expiry().unwrap_or_else(|| Instant::now() + far);
@@ -168,7 +171,28 @@ impl Connection {
         }
     }
 
+    /// Counts a received frame; false once the socket is over its rate for this second.
+    fn within_rate(&mut self) -> bool {
+        let now = Instant::now();
+        if now.duration_since(self.window.0) >= Duration::from_secs(1) {
+            self.window = (now, 0);
+        }
+        self.window.1 += 1;
+        self.window.1 <= self.rt.limits.messages_per_second
+    }
+
     async fn on_decoded(&mut self, frame: Result<Frame, werkfunk_protocol::realtime::DecodeError>, ws: &mut WebSocket) {
+        if !self.within_rate() {
+            // Once per window: close the channels, as Supabase does; drop frames until it ends.
+            if self.window.1 == self.rt.limits.messages_per_second + 1 {
+                let open: Vec<(Arc<str>, Option<String>)> =
+                    self.channels.values().map(|c| (c.topic.clone(), c.join_ref.clone())).collect();
+                for (topic, join_ref) in open {
+                    self.close_channel(ws, &topic, join_ref, "system", "Too many messages per second").await;
+                }
+            }
+            return;
+        }
         match frame {
             Ok(frame) => self.on_frame(frame, ws).await,
             Err(e) => {
