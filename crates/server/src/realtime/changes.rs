@@ -73,6 +73,23 @@ pub async fn resolve(pool: &sqlx::PgPool, payload: &str) -> Option<Value> {
     }
 }
 
+/// Whether a notification may matter here: a change of a table nobody on this process is
+/// subscribed to (say `notifications`, written for every member by each message) is dropped
+/// after reading its table name, before the whole record is parsed. Membership deletions
+/// always matter (they close channels).
+fn wanted(rt: &Realtime, payload: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Head<'a> {
+        #[serde(borrow)]
+        table: Option<std::borrow::Cow<'a, str>>,
+        overflow: Option<i64>,
+    }
+    match serde_json::from_str::<Head<'_>>(payload) {
+        Ok(Head { table: Some(table), overflow: None }) => table == "conversation_members" || rt.hub.has_subscriptions(&table),
+        _ => true,
+    }
+}
+
 /// The feed task: takes notifications in batches and delivers them.
 pub async fn run(rt: Arc<Realtime>, mut rx: mpsc::UnboundedReceiver<String>) {
     let mut raw = Vec::new();
@@ -80,13 +97,19 @@ pub async fn run(rt: Arc<Realtime>, mut rx: mpsc::UnboundedReceiver<String>) {
         if rx.recv_many(&mut raw, MAX_BATCH).await == 0 {
             return;
         }
+        let started = std::time::Instant::now();
         let mut batch = Vec::with_capacity(raw.len());
         for payload in raw.drain(..) {
+            if !wanted(&rt, &payload) {
+                continue;
+            }
             if let Some(change) = resolve(&rt.pool, &payload).await.and_then(Change::parse) {
                 batch.push(change);
             }
         }
+        let parsed = started.elapsed();
         deliver(&rt, &batch).await;
+        tracing::debug!(changes = batch.len(), ?parsed, total = ?started.elapsed(), "realtime: batch delivered");
     }
 }
 
@@ -164,12 +187,14 @@ async fn deliver_table(rt: &Realtime, table: &str, changes: &[&Change], subs: &[
     if groups.is_empty() {
         return;
     }
+    let groups_n = groups.len();
     let groups: Vec<Group> = groups
         .into_iter()
         .map(|(w, members)| Group { ids: w.iter().filter_map(|&ci| changes[ci as usize].id()).collect(), claims: members })
         .collect();
     // Many claims objects are judged in parallel statements, each in its own transaction
     // (not when deleted rows must be put back: those transactions would queue on each other).
+    let started = std::time::Instant::now();
     let parts = if deleted.is_empty() { split(groups, AUTHORIZE_CHUNK, AUTHORIZE_PARALLEL) } else { vec![groups] };
     let results = futures::future::join_all(parts.iter().map(|part| authorize(rt, table, part, &deleted, &claims))).await;
     let mut visible = HashSet::new();
@@ -183,6 +208,7 @@ async fn deliver_table(rt: &Realtime, table: &str, changes: &[&Change], subs: &[
             }
         }
     }
+    tracing::debug!(table, changes = changes.len(), subscriptions = subs.len(), groups = groups_n, claims = claims.len(), elapsed = ?started.elapsed(), "realtime: batch authorized");
     let columns = rt.publication.columns(table).map(|c| serde_json::to_value(c).unwrap_or_default()).unwrap_or_default();
     let mut recipients: Vec<(Arc<str>, Vec<u32>, &Subscription)> = Vec::new();
     let mut by_channel: HashMap<(SocketId, &str), usize> = HashMap::new();

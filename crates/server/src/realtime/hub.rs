@@ -150,6 +150,11 @@ impl Hub {
         }
     }
 
+    /// Whether any socket of this process has a binding on `table`.
+    pub fn has_subscriptions(&self, table: &str) -> bool {
+        self.inner.read().expect("hub lock").subscriptions.get(table).is_some_and(|s| !s.is_empty())
+    }
+
     /// The bindings on `table`, as a snapshot.
     pub fn subscriptions(&self, table: &str) -> Vec<Subscription> {
         self.inner.read().expect("hub lock").subscriptions.get(table).cloned().unwrap_or_default()

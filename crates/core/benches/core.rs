@@ -1,0 +1,260 @@
+//! `cargo bench -p werkfunk-core --bench core` (wired as `cargo xtask bench core`): the
+//! engine's figures, each beside a baseline that does the same work minus the part measured.
+//!
+//! - catch-up of 10,000 new messages (real server, real SQLite) vs. fetching the same pages
+//!   over REST without storing them;
+//! - drain of 1,000 queued messages vs. the same 1,000 POSTs without the outbox;
+//! - open a conversation: the newest 50 of 1,000,000 cached messages;
+//! - full-text search over 1,000,000 cached messages (vs. a prefix `LIKE` scan is not a fair
+//!   baseline, so none: the aim is absolute).
+//!
+//! Prints one Markdown table on stdout. `WERKFUNK_BENCH_QUICK=1` makes a small run;
+//! `WERKFUNK_BENCH_ONLY=drain` (or `catch-up`, `cache`, comma-separated) a partial one.
+
+use std::time::{Duration, Instant};
+
+use chrono::{Duration as ChronoDuration, Utc};
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use uuid::Uuid;
+use werkfunk_core::{Engine, ServerConfig, Store};
+use werkfunk_protocol::rows;
+use werkfunk_testkit::TestServer;
+
+const WORDS: &[&str] = &[
+    "Fliesen", "Fließenleger", "Bad", "Küche", "Termin", "morgen", "Angebot", "Rechnung", "Heizung", "Dach",
+    "Ziegel", "Estrich", "Maler", "Fenster", "Tür", "Boden", "Parkett", "Wasserhahn", "Dusche", "Armatur",
+    "Material", "Lieferung", "Baustelle", "Gerüst", "Kostenvoranschlag", "Mittwoch", "Freitag", "Uhr", "kommen", "später",
+    "Handwerker", "Elektriker", "Steckdose", "Leitung", "Wand", "Decke", "Farbe", "weiß", "grau", "Silikon",
+];
+
+fn quick() -> bool {
+    std::env::var_os("WERKFUNK_BENCH_QUICK").is_some()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+struct Row {
+    name: String,
+    result: String,
+    baseline: String,
+    aim: &'static str,
+}
+
+/// `WERKFUNK_BENCH_ONLY=catch-up,drain,cache` runs a subset.
+fn wanted(name: &str) -> bool {
+    std::env::var("WERKFUNK_BENCH_ONLY").map_or(true, |only| only.split(',').any(|n| n.trim() == name))
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut rows = Vec::new();
+    rt.block_on(async {
+        if wanted("catch-up") {
+            rows.push(catch_up().await);
+        }
+        if wanted("drain") {
+            rows.push(drain().await);
+        }
+    });
+    if wanted("cache") {
+        let (open, search) = cache_figures();
+        rows.push(open);
+        rows.push(search);
+    }
+    println!("| benchmark | result | baseline | aim |");
+    println!("|---|---|---|---|");
+    for r in rows {
+        println!("| {} | {} | {} | {} |", r.name, r.result, r.baseline, r.aim);
+    }
+}
+
+async fn engine(server: &TestServer, email: &str, password: &str, dir: &std::path::Path) -> Engine {
+    let config = ServerConfig { url: server.url.clone(), anon_key: server.anon_key.clone() };
+    Engine::sign_in(dir, &config, email, password).await.unwrap()
+}
+
+async fn catch_up() -> Row {
+    let n: i64 = if quick() { 1_000 } else { 10_000 };
+    let server = TestServer::start().await;
+    let alice = server.signup("Alice", "tradesperson").await;
+    let bob = server.signup("Bob", "customer").await;
+    let conv = server.conversation("direct", None, &alice, &[&bob]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let b = engine(&server, &bob.email, &bob.password, dir.path()).await;
+    b.catch_up().await.unwrap();
+    sqlx::query(
+        "insert into messages (conversation_id, sender_id, content)
+         select $1, $2, 'Nachricht ' || g from generate_series(1, $3) g",
+    )
+    .bind(conv)
+    .bind(alice.id)
+    .bind(n)
+    .execute(server.db.pool())
+    .await
+    .unwrap();
+
+    // Baseline: the same pages over REST, not stored.
+    let t = Instant::now();
+    let mut after: Option<(String, String)> = None;
+    let mut got = 0;
+    loop {
+        let mut q = vec![
+            ("select", "*".to_owned()),
+            ("conversation_id", format!("eq.{conv}")),
+            ("order", "updated_at.asc,id.asc".into()),
+            ("limit", "1000".into()),
+        ];
+        if let Some((t, id)) = &after {
+            q.push(("or", format!("(updated_at.gt.{t},and(updated_at.eq.{t},id.gt.{id}))")));
+        }
+        let page: Vec<Value> = server
+            .request(reqwest::Method::GET, "/rest/v1/messages", Some(&bob))
+            .query(&q)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        got += page.len();
+        if page.len() < 1000 {
+            break;
+        }
+        let last = page.last().unwrap();
+        let ts: chrono::DateTime<Utc> = last["updated_at"].as_str().unwrap().parse().unwrap();
+        after = Some((werkfunk_core::store::ts(ts), last["id"].as_str().unwrap().to_owned()));
+    }
+    let baseline = t.elapsed();
+    assert_eq!(got as i64, n);
+
+    let t = Instant::now();
+    let (received, changed) = b.catchup().messages(conv).await.unwrap();
+    let took = t.elapsed();
+    assert_eq!(changed as i64, n);
+    assert!(received as i64 >= n);
+    server.stop().await;
+    Row {
+        name: format!("catch-up of {n} messages"),
+        result: ms(took),
+        baseline: format!("{} (REST pages only)", ms(baseline)),
+        aim: "≤ 1 s for 10,000",
+    }
+}
+
+async fn drain() -> Row {
+    let n = if quick() { 200 } else { 1_000 };
+    let server = TestServer::start().await;
+    let alice = server.signup("Alice", "tradesperson").await;
+    let bob = server.signup("Bob", "customer").await;
+    let conv = server.conversation("direct", None, &alice, &[&bob]).await;
+
+    // Baseline: the same idempotent POSTs, one after the other, without the outbox.
+    let t = Instant::now();
+    for i in 0..n {
+        let resp = server
+            .request(reqwest::Method::POST, "/rest/v1/messages?on_conflict=id&select=*", Some(&alice))
+            .header("prefer", "return=representation,resolution=ignore-duplicates")
+            .json(&json!({"id": Uuid::now_v7(), "conversation_id": conv, "content": format!("Basis {i}"), "type": "text"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success());
+    }
+    let baseline = t.elapsed();
+
+    let dir = tempfile::tempdir().unwrap();
+    let a = engine(&server, &alice.email, &alice.password, dir.path()).await;
+    for i in 0..n {
+        a.send(conv, &format!("Nachricht {i}")).unwrap();
+    }
+    let t = Instant::now();
+    let outcome = a.deliver(conv, tokio::time::Instant::now() + Duration::from_secs(600)).await.unwrap();
+    let took = t.elapsed();
+    assert_eq!(outcome, werkfunk_core::DrainOutcome::Empty);
+    server.stop().await;
+    Row {
+        name: format!("drain of {n} queued messages"),
+        result: ms(took),
+        baseline: format!("{} (same POSTs, no outbox)", ms(baseline)),
+        aim: "≤ 2 s for 1,000",
+    }
+}
+
+fn cache_figures() -> (Row, Row) {
+    let n: usize = if quick() { 100_000 } else { 1_000_000 };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let conv = Uuid::now_v7();
+    let others: Vec<Uuid> = (0..9).map(|_| Uuid::now_v7()).collect();
+    let sender = Uuid::now_v7();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let start = Utc::now() - ChronoDuration::days(365);
+    let fill = Instant::now();
+    let batch = 10_000;
+    for b in 0..n / batch {
+        let msgs: Vec<rows::Message> = (0..batch)
+            .map(|i| {
+                let k = b * batch + i;
+                let words: Vec<&str> = (0..8).map(|_| WORDS[rng.gen_range(0..WORDS.len())]).collect();
+                let at = start + ChronoDuration::milliseconds(k as i64 * 20);
+                // Half the cache is the open conversation, the rest spread over nine others.
+                let c = if k % 2 == 0 { conv } else { others[k % 9] };
+                rows::Message {
+                    id: Uuid::now_v7(),
+                    conversation_id: c,
+                    sender_id: sender,
+                    content: format!("Nachricht {k}: {}", words.join(" ")),
+                    kind: "text".into(),
+                    attachments: json!([]),
+                    meta: json!({}),
+                    created_at: at,
+                    updated_at: at,
+                    deleted_at: None,
+                }
+            })
+            .collect();
+        store.upsert_messages(&msgs).unwrap();
+    }
+    eprintln!("filled {n} messages in {:?}", fill.elapsed());
+
+    let runs = 200;
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        let page = store.messages_before(conv, None, 50).unwrap();
+        times.push(t.elapsed());
+        assert_eq!(page.len(), 50);
+    }
+    let open = Row {
+        name: format!("open conversation: newest 50 of {n} cached"),
+        result: format!("{} median", ms(median(times))),
+        baseline: "—".into(),
+        aim: "≤ 2 ms",
+    };
+
+    let queries = ["Fliesen", "kostenvoranschlag freitag", "fliessenleger", "Armatur Silikon grau", "Baustelle Gerüst Lieferung"];
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        for q in queries {
+            let t = Instant::now();
+            let hits = store.search(q, 50).unwrap();
+            times.push(t.elapsed());
+            assert!(!hits.is_empty(), "{q}");
+        }
+    }
+    let search = Row {
+        name: format!("full-text search over {n} (50 newest hits)"),
+        result: format!("{} median, {} worst", ms(median(times.clone())), ms(*times.iter().max().unwrap())),
+        baseline: "—".into(),
+        aim: "≤ 30 ms",
+    };
+    (open, search)
+}

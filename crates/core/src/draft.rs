@@ -1,0 +1,101 @@
+//! Drafts: the composer's text per conversation, kept across restarts.
+//!
+//! Drafts live in the outbox file (device-local, never sent anywhere). The front end calls
+//! [`Drafts::save`] as the user types; writes are debounced by the caller's clock
+//! ([`Debounce`]) so typing does not become a disk write per key. Sending a message clears
+//! its conversation's draft in the same transaction that queues the message
+//! ([`crate::outbox::Outbox::send`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use rusqlite::{params, OptionalExtension};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::store::{ts, Store};
+
+/// How long typing must pause before a draft is written.
+pub const DEBOUNCE: Duration = Duration::from_millis(400);
+
+#[derive(Debug, Clone)]
+pub struct Drafts {
+    store: Arc<Store>,
+}
+
+impl Drafts {
+    pub fn new(store: Arc<Store>) -> Drafts {
+        Drafts { store }
+    }
+
+    /// Stores `text` as the draft of `conversation`; empty (or blank) text removes it.
+    pub fn save(&self, conversation: Uuid, text: &str) -> Result<()> {
+        self.store.write(|tx| {
+            if text.trim().is_empty() {
+                tx.execute("delete from local.drafts where conversation_id = ?1", [conversation.to_string()])?;
+            } else {
+                tx.execute(
+                    "insert or replace into local.drafts (conversation_id, text, updated_at) values (?1, ?2, ?3)",
+                    params![conversation.to_string(), text, ts(Utc::now())],
+                )?;
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    pub fn get(&self, conversation: Uuid) -> Result<Option<String>> {
+        Ok(self.store.read(|c| {
+            c.query_row("select text from local.drafts where conversation_id = ?1", [conversation.to_string()], |r| r.get(0))
+                .optional()
+        })?)
+    }
+
+    pub fn clear(&self, conversation: Uuid) -> Result<()> {
+        self.save(conversation, "")
+    }
+}
+
+/// Decides when a burst of keystrokes should be written: call [`Debounce::touch`] on each
+/// change and write when [`Debounce::due`] says so.
+#[derive(Debug, Clone, Default)]
+pub struct Debounce {
+    last_change: Option<Instant>,
+}
+
+impl Debounce {
+    pub fn touch(&mut self, now: Instant) {
+        self.last_change = Some(now);
+    }
+
+    /// True once, when typing has paused for [`DEBOUNCE`].
+    pub fn due(&mut self, now: Instant) -> bool {
+        match self.last_change {
+            Some(t) if now.duration_since(t) >= DEBOUNCE => {
+                self.last_change = None;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debounce_fires_once_after_a_pause() {
+        let t0 = Instant::now();
+        let mut d = Debounce::default();
+        assert!(!d.due(t0));
+        d.touch(t0);
+        assert!(!d.due(t0 + Duration::from_millis(100)));
+        d.touch(t0 + Duration::from_millis(200));
+        assert!(!d.due(t0 + Duration::from_millis(500)));
+        assert!(d.due(t0 + Duration::from_millis(600)));
+        assert!(!d.due(t0 + Duration::from_millis(900)));
+    }
+}

@@ -1,0 +1,108 @@
+//! The local database on its own: migrations from an older schema, refusal of a newer one,
+//! newer-wins upserts, and full-text search as German users expect it.
+
+use chrono::{TimeZone, Utc};
+use serde_json::json;
+use uuid::Uuid;
+use werkfunk_core::store::{Store, StoreError, CACHE_FILE, CACHE_VERSION};
+use werkfunk_protocol::rows;
+
+fn message(id: Uuid, conversation: Uuid, content: &str, updated_secs: i64) -> rows::Message {
+    let created = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+    rows::Message {
+        id,
+        conversation_id: conversation,
+        sender_id: Uuid::from_u128(7),
+        content: content.into(),
+        kind: "text".into(),
+        attachments: json!([]),
+        meta: json!({}),
+        created_at: created,
+        updated_at: created + chrono::Duration::seconds(updated_secs),
+        deleted_at: None,
+    }
+}
+
+#[test]
+fn a_cache_of_schema_1_is_migrated_and_its_messages_become_searchable() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // What an older build left: schema 1 (no search index) with a cached message.
+        let old = rusqlite::Connection::open(dir.path().join(CACHE_FILE)).unwrap();
+        old.execute_batch(include_str!("../src/store/migrations/cache/0001_initial.sql")).unwrap();
+        old.execute_batch("pragma user_version = 1").unwrap();
+        old.execute(
+            "insert into messages (id, conversation_id, sender_id, content, kind, created_at, updated_at)
+             values (?1, ?2, ?3, 'Der Fließenleger kommt um acht', 'text', '2026-01-01T08:00:00.000000Z', '2026-01-01T08:00:00.000000Z')",
+            [Uuid::from_u128(1).to_string(), Uuid::from_u128(2).to_string(), Uuid::from_u128(3).to_string()],
+        )
+        .unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.versions().unwrap(), (CACHE_VERSION, 1));
+    for q in ["fliessenleger", "Fließen", "FLIESSENLEGER acht", "kommt"] {
+        let hits = store.search(q, 10).unwrap();
+        assert_eq!(hits.len(), 1, "{q}");
+        assert_eq!(hits[0].content, "Der Fließenleger kommt um acht");
+    }
+    assert!(store.search("Maler", 10).unwrap().is_empty());
+    drop(store);
+    // Opening again is a no-op.
+    assert_eq!(Store::open(dir.path()).unwrap().versions().unwrap(), (CACHE_VERSION, 1));
+}
+
+#[test]
+fn a_cache_from_a_newer_build_is_refused_not_downgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    {
+        let c = rusqlite::Connection::open(dir.path().join(CACHE_FILE)).unwrap();
+        c.execute_batch("pragma user_version = 99").unwrap();
+    }
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
+    assert_eq!(err.code(), "store_too_new");
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_reported_as_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(CACHE_FILE), vec![0x42; 8192]).unwrap();
+    let err = Store::open(dir.path()).unwrap_err();
+    assert_eq!(err.code(), "store_corrupt");
+    assert!(err.to_string().contains(CACHE_FILE), "{err}");
+    // Set aside, the next open starts a fresh cache.
+    let aside = Store::set_aside_cache(dir.path(), Utc::now()).unwrap().unwrap();
+    assert!(aside.exists());
+    assert!(Store::open(dir.path()).is_ok());
+}
+
+#[test]
+fn never_an_older_version_over_a_newer_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (id, conv) = (Uuid::now_v7(), Uuid::now_v7());
+    assert_eq!(store.upsert_messages(&[message(id, conv, "v2", 10)]).unwrap(), vec![id]);
+    assert!(store.upsert_messages(&[message(id, conv, "v1", 5)]).unwrap().is_empty(), "older is ignored");
+    assert!(store.upsert_messages(&[message(id, conv, "v2", 10)]).unwrap().is_empty(), "same is a no-op");
+    assert_eq!(store.message(id).unwrap().unwrap().content, "v2");
+    assert_eq!(store.upsert_messages(&[message(id, conv, "v3", 20)]).unwrap(), vec![id]);
+    assert_eq!(store.message(id).unwrap().unwrap().content, "v3");
+    // The index follows edits.
+    assert!(store.search("v2", 10).unwrap().is_empty());
+    assert_eq!(store.search("v3", 10).unwrap().len(), 1);
+}
+
+#[test]
+fn history_pages_by_time_and_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let conv = Uuid::now_v7();
+    // Same created_at for all (one server transaction): the id keeps the order.
+    let msgs: Vec<rows::Message> = (0..10).map(|i| message(Uuid::now_v7(), conv, &format!("m{i}"), 0)).collect();
+    store.upsert_messages(&msgs).unwrap();
+    let last = store.messages_before(conv, None, 4).unwrap();
+    assert_eq!(last.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["m6", "m7", "m8", "m9"]);
+    let before = store.messages_before(conv, Some((last[0].created_at, last[0].id)), 4).unwrap();
+    assert_eq!(before.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["m2", "m3", "m4", "m5"]);
+}
