@@ -63,11 +63,7 @@ pub fn run(_args: &[String]) -> Result<()> {
 
     let meister = sign_in_or_up(&url, &anon, &TRADESPERSON)?;
     let kundin = sign_in_or_up(&url, &anon, &CUSTOMER)?;
-    let conversation = ureq::post(&format!("{url}/rest/v1/rpc/create_conversation"))
-        .set("apikey", &anon)
-        .set("authorization", &format!("Bearer {}", meister["access_token"].as_str().unwrap_or_default()))
-        .send_json(json!({"p_type": "project", "p_title": "Badsanierung Schmidt", "p_member_ids": [kundin["user"]["id"]]}));
-    let conversation: Value = conversation.context("creating the demo conversation")?.into_json()?;
+    let conversation = project_conversation(&url, &anon, &meister, &kundin)?;
 
     println!("\nWerkfunk demo is running.");
     println!("  WERKFUNK_URL={url}");
@@ -77,16 +73,49 @@ pub fn run(_args: &[String]) -> Result<()> {
     println!("  project conversation: {conversation}");
     println!("  Postgres: {} (data in {})", cluster.url("werkfunk"), cluster.dir().display());
     println!("Press Ctrl-C to stop.");
-    loop {
-        std::thread::sleep(Duration::from_secs(1));
+    // Ctrl-C or SIGTERM ends the loop, so that the server and the cluster stop on drop.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst)).context("installing the signal handler")?;
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(200));
         if !server_alive(&mut server) {
             anyhow::bail!("the server exited");
         }
     }
+    println!("stopping");
+    server.stop();
+    drop(cluster);
+    Ok(())
 }
 
 fn server_alive(server: &mut Guarded) -> bool {
     std::path::Path::new(&format!("/proc/{}", server.id())).exists()
+}
+
+const PROJECT: &str = "Badsanierung Schmidt";
+
+/// The demo's project conversation: the one from an earlier run, else a new one.
+fn project_conversation(url: &str, anon: &str, owner: &Value, member: &Value) -> Result<Value> {
+    let bearer = format!("Bearer {}", owner["access_token"].as_str().unwrap_or_default());
+    let existing: Value = ureq::get(&format!("{url}/rest/v1/conversations"))
+        .query("select", "id")
+        .query("type", "eq.project")
+        .query("title", &format!("eq.{PROJECT}"))
+        .set("apikey", anon)
+        .set("authorization", &bearer)
+        .call()
+        .context("looking for the demo conversation")?
+        .into_json()?;
+    if let Some(id) = existing.get(0).and_then(|c| c.get("id")) {
+        return Ok(id.clone());
+    }
+    let created = ureq::post(&format!("{url}/rest/v1/rpc/create_conversation"))
+        .set("apikey", anon)
+        .set("authorization", &bearer)
+        .send_json(json!({"p_type": "project", "p_title": PROJECT, "p_member_ids": [member["user"]["id"]]}))
+        .context("creating the demo conversation")?;
+    Ok(created.into_json()?)
 }
 
 fn sign_in_or_up(url: &str, anon: &str, account: &Account) -> Result<Value> {
