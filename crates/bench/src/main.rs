@@ -35,6 +35,8 @@ pub struct Env {
     /// A superuser URL of the server's database (seeding, baselines).
     pub database_url: String,
     pub keys: Keys,
+    /// The server's JWT secret (as its configuration takes it).
+    pub secret: String,
     /// The server process (CPU time, RSS).
     pub server_pid: u32,
     /// The cluster's folder (its `data/postmaster.pid`, for Postgres's CPU time).
@@ -52,6 +54,7 @@ impl Env {
             anon_key: var("WERKFUNK_BENCH_ANON_KEY")?,
             database_url: var("WERKFUNK_BENCH_DATABASE_URL")?,
             keys: Keys::new(&var("WERKFUNK_BENCH_JWT_SECRET")?),
+            secret: var("WERKFUNK_BENCH_JWT_SECRET")?,
             server_pid: var("WERKFUNK_BENCH_SERVER_PID")?.parse().context("WERKFUNK_BENCH_SERVER_PID")?,
             pg_dir: std::env::var("WERKFUNK_BENCH_PG_DIR").ok(),
             out: var("WERKFUNK_BENCH_OUT")?,

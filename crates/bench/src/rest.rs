@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
-use sqlx::Row;
+use sqlx::{PgPool, Row};
 use uuid::Uuid;
 use werkfunk_server::rest::query::Query;
 use werkfunk_server::rest::schema::{quote_ident, Schema};
@@ -51,8 +51,8 @@ impl Phase {
     }
 }
 
-/// Runs `n` operations on `WORKERS` tasks; `op(i)` is one operation.
-async fn phase<F, Fut>(probe: &CpuProbe, n: usize, op: F) -> Result<Phase>
+/// Runs `n` operations on `workers` tasks; `op(i)` is one operation.
+async fn phase<F, Fut>(probe: &CpuProbe, workers: usize, n: usize, op: F) -> Result<Phase>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<()>> + Send,
@@ -62,7 +62,7 @@ where
     let cpu0 = probe.read();
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..WORKERS {
+    for _ in 0..workers {
         let (op, next) = (op.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             let mut samples = Samples::default();
@@ -182,7 +182,16 @@ pub async fn run(env: &Env) -> Result<String> {
     let seed_time = seed_start.elapsed();
     eprintln!("rest: seeded {seed} messages in {seed_time:.1?}");
 
-    let direct = PgPoolOptions::new().max_connections(WORKERS as u32).connect(&env.database_url).await?;
+    // The baseline's pool is configured as the server's (sqlx, same size): sqlx hands out idle
+    // connections in turn, so a pool that has grown spreads the work over more backends. A
+    // second baseline uses exactly WORKERS connections.
+    let server_pool = werkfunk_server::Config::new(env.database_url.clone(), env.secret.clone())?.pool_size;
+    let direct = PgPoolOptions::new()
+        .max_connections(server_pool)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(&env.database_url)
+        .await?;
+    let direct4 = PgPoolOptions::new().max_connections(WORKERS as u32).connect(&env.database_url).await?;
     let member = Arc::new(alice);
 
     // ---- (1) inserts ---------------------------------------------------------------------
@@ -214,9 +223,9 @@ pub async fn run(env: &Env) -> Result<String> {
             }
         }
     };
-    let sql_insert = {
-        let (direct, member, sql) = (direct.clone(), member.clone(), insert_sql.clone());
-        move |i: usize| {
+    let sql_insert = |direct: PgPool| {
+        let (member, sql) = (member.clone(), insert_sql.clone());
+        Arc::new(move |i: usize| {
             let (direct, member, sql) = (direct.clone(), member.clone(), sql.clone());
             // The server wraps the object in an array before binding it.
             let payload = Value::Array(vec![body(i, &member, "sql")]).to_string();
@@ -228,23 +237,35 @@ pub async fn run(env: &Env) -> Result<String> {
                 tx.commit().await?;
                 Ok(())
             }
-        }
+        })
     };
+    let sql_insert4 = sql_insert(direct4.clone());
+    let sql_insert = sql_insert(direct.clone());
     let rest_insert = Arc::new(rest_insert);
-    let sql_insert = Arc::new(sql_insert);
     // Warm-up (connections, prepared statements), then two interleaved halves each way so
     // that table growth and background work fall on both sides alike.
     {
-        let (r, s) = (rest_insert.clone(), sql_insert.clone());
-        phase(&probe, 200, move |i| r(i)).await?;
-        phase(&probe, 200, move |i| s(i)).await?;
+        let (r, s, s4) = (rest_insert.clone(), sql_insert.clone(), sql_insert4.clone());
+        phase(&probe, WORKERS, 200, move |i| r(i)).await?;
+        phase(&probe, WORKERS, 200, move |i| s(i)).await?;
+        phase(&probe, WORKERS, 200, move |i| s4(i)).await?;
     }
-    let (mut rest_ins, mut sql_ins) = (Phase::default(), Phase::default());
+    let (mut rest_ins, mut sql_ins, mut sql_ins4) = (Phase::default(), Phase::default(), Phase::default());
     for _ in 0..2 {
         let r = rest_insert.clone();
-        rest_ins.merge(phase(&probe, inserts / 2, move |i| r(i)).await?);
+        rest_ins.merge(phase(&probe, WORKERS, inserts / 2, move |i| r(i)).await?);
         let s = sql_insert.clone();
-        sql_ins.merge(phase(&probe, inserts / 2, move |i| s(i)).await?);
+        sql_ins.merge(phase(&probe, WORKERS, inserts / 2, move |i| s(i)).await?);
+        let s4 = sql_insert4.clone();
+        sql_ins4.merge(phase(&probe, WORKERS, inserts / 2, move |i| s4(i)).await?);
+    }
+    let single = env.scale(500);
+    let (mut rest_ins1, mut sql_ins1) = (Phase::default(), Phase::default());
+    for _ in 0..2 {
+        let r = rest_insert.clone();
+        rest_ins1.merge(phase(&probe, 1, single / 2, move |i| r(i)).await?);
+        let s = sql_insert.clone();
+        sql_ins1.merge(phase(&probe, 1, single / 2, move |i| s(i)).await?);
     }
     eprintln!("rest: inserts done");
 
@@ -274,9 +295,9 @@ pub async fn run(env: &Env) -> Result<String> {
             }
         }
     };
-    let sql_list = {
-        let (direct, member, list, binds) = (direct.clone(), member.clone(), list.clone(), binds.clone());
-        move |_i: usize| {
+    let sql_list = |direct: PgPool| {
+        let (member, list, binds) = (member.clone(), list.clone(), binds.clone());
+        Arc::new(move |_i: usize| {
             let (direct, member, list, binds) = (direct.clone(), member.clone(), list.clone(), binds.clone());
             async move {
                 let mut tx = direct.begin().await?;
@@ -287,8 +308,10 @@ pub async fn run(env: &Env) -> Result<String> {
                 tx.commit().await?;
                 Ok(())
             }
-        }
+        })
     };
+    let sql_list4 = sql_list(direct4.clone());
+    let sql_list = sql_list(direct.clone());
 
     // Same answer both ways, byte for byte (nothing is written in between).
     let rest_body = http
@@ -310,23 +333,33 @@ pub async fn run(env: &Env) -> Result<String> {
     anyhow::ensure!(rows == 50, "the list returned {rows} rows, not 50: {}", &rest_body[..rest_body.len().min(300)]);
 
     let rest_list = Arc::new(rest_list);
-    let sql_list = Arc::new(sql_list);
     {
-        let (r, s) = (rest_list.clone(), sql_list.clone());
-        phase(&probe, 100, move |i| r(i)).await?;
-        phase(&probe, 100, move |i| s(i)).await?;
+        let (r, s, s4) = (rest_list.clone(), sql_list.clone(), sql_list4.clone());
+        phase(&probe, WORKERS, 100, move |i| r(i)).await?;
+        phase(&probe, WORKERS, 100, move |i| s(i)).await?;
+        phase(&probe, WORKERS, 100, move |i| s4(i)).await?;
     }
-    let (mut rest_rd, mut sql_rd) = (Phase::default(), Phase::default());
+    let (mut rest_rd, mut sql_rd, mut sql_rd4) = (Phase::default(), Phase::default(), Phase::default());
     for _ in 0..2 {
         let r = rest_list.clone();
-        rest_rd.merge(phase(&probe, reads / 2, move |i| r(i)).await?);
+        rest_rd.merge(phase(&probe, WORKERS, reads / 2, move |i| r(i)).await?);
         let s = sql_list.clone();
-        sql_rd.merge(phase(&probe, reads / 2, move |i| s(i)).await?);
+        sql_rd.merge(phase(&probe, WORKERS, reads / 2, move |i| s(i)).await?);
+        let s4 = sql_list4.clone();
+        sql_rd4.merge(phase(&probe, WORKERS, reads / 2, move |i| s4(i)).await?);
+    }
+    let (mut rest_rd1, mut sql_rd1) = (Phase::default(), Phase::default());
+    for _ in 0..2 {
+        let r = rest_list.clone();
+        rest_rd1.merge(phase(&probe, 1, single / 2, move |i| r(i)).await?);
+        let s = sql_list.clone();
+        sql_rd1.merge(phase(&probe, 1, single / 2, move |i| s(i)).await?);
     }
     eprintln!("rest: reads done");
 
     let total: i64 = sqlx::query_scalar("select count(*) from public.messages").fetch_one(&admin).await?;
     direct.close().await;
+    direct4.close().await;
     admin.close().await;
 
     // ---- report ---------------------------------------------------------------------------
@@ -335,13 +368,16 @@ pub async fn run(env: &Env) -> Result<String> {
     md.push_str(&format!(
         "Seed: {} messages in one direct conversation (bulk SQL insert, {:.1} s), every 50th soft-deleted; \
          {WORKERS} concurrent workers on each side; each side's run is split into two interleaved halves \
-         (REST, SQL, REST, SQL) after a warm-up. Baseline: the same SQL through sqlx, one transaction per \
-         operation with `{SET_CALLER}` first, role `authenticated` and the same member's claims — what the \
-         server runs for the request, minus HTTP, auth and query building.\n\n",
+         (REST, SQL, SQL with {WORKERS} connections, then again) after a warm-up. Baseline: the same SQL through sqlx, one \
+         transaction per operation with `{SET_CALLER}` first, role `authenticated` and the same member's claims — what the \
+         server runs for the request, minus HTTP, auth and query building — through a sqlx pool configured as the \
+         server's ({server_pool} connections at most). \
+         \"REST ÷ SQL\" is the cost of the REST path in units of the baseline's: time per operation for rates, \
+         latency for latencies.\n\n",
         int(seed as f64),
         seed_time.as_secs_f64()
     ));
-    let table = |title: &str, unit: &str, rest: &Phase, sql: &Phase| {
+    let table = |title: &str, unit: &str, rest: &Phase, sql: &Phase, rest1: &Phase, sql1: &Phase, sql4: &Phase| {
         let mut t = format!("#### {title}\n\n| | REST (`werkfunk-server`) | direct SQL (sqlx) | REST ÷ SQL |\n|---|---:|---:|---:|\n");
         t.push_str(&format!(
             "| {unit}/s | {} | {} | {} (time per op) |\n",
@@ -359,6 +395,35 @@ pub async fn run(env: &Env) -> Result<String> {
         }
         t.push_str(&format!("| operations | {} | {} | |\n", int(rest.samples.len() as f64), int(sql.samples.len() as f64)));
         t.push_str(&format!(
+            "| one worker, nothing else in flight ({} ops each way): p50 / p99 | {} / {} | {} / {} | {} / {} |\n",
+            int(rest1.samples.len() as f64),
+            ms(rest1.samples.pct(50.0)),
+            ms(rest1.samples.pct(99.0)),
+            ms(sql1.samples.pct(50.0)),
+            ms(sql1.samples.pct(99.0)),
+            ratio(rest1.samples.pct(50.0), sql1.samples.pct(50.0)),
+            ratio(rest1.samples.pct(99.0), sql1.samples.pct(99.0)),
+        ));
+        t.push_str(&format!(
+            "| second baseline, SQL through a pool of exactly {WORKERS} connections: {unit}/s; p50 / p99 | (as above) | {}; {} / {} | {} (time per op); {} / {} |\n",
+            int(sql4.rate()),
+            ms(sql4.samples.pct(50.0)),
+            ms(sql4.samples.pct(99.0)),
+            ratio(sql4.rate(), rest.rate()),
+            ratio(rest.samples.pct(50.0), sql4.samples.pct(50.0)),
+            ratio(rest.samples.pct(99.0), sql4.samples.pct(99.0)),
+        ));
+        let per_op = |p: &Phase| {
+            let n = p.samples.len().max(1) as f64;
+            (1e6 * p.cpu.server / n, 1e6 * p.cpu.bench / n, 1e6 * p.cpu.postgres / n)
+        };
+        let (rs, rb, rp) = per_op(rest);
+        let (ss, sb, sp) = per_op(sql);
+        t.push_str(&format!(
+            "| CPU per operation, {WORKERS} workers: server / load generator / Postgres | {rs:.0} / {rb:.0} / {rp:.0} µs | {ss:.0} / {sb:.0} / {sp:.0} µs | {} (sum) |\n",
+            ratio(rs + rb + rp, ss + sb + sp)
+        ));
+        t.push_str(&format!(
             "\nCPU during the measured runs — REST: {}; SQL: {}.\n\n",
             rest.cpu.describe(rest.wall, pg),
             sql.cpu.describe(sql.wall, pg)
@@ -370,6 +435,9 @@ pub async fn run(env: &Env) -> Result<String> {
         "inserts",
         &rest_ins,
         &sql_ins,
+        &rest_ins1,
+        &sql_ins1,
+        &sql_ins4,
     ));
     md.push_str(&format!(
         "Baseline statement: `{insert_sql}` with the JSON array bound as `$1` (every insert fires the schema's triggers on both sides: \
@@ -381,6 +449,9 @@ pub async fn run(env: &Env) -> Result<String> {
         "requests",
         &rest_rd,
         &sql_rd,
+        &rest_rd1,
+        &sql_rd1,
+        &sql_rd4,
     ));
     md.push_str(&format!(
         "REST and SQL returned the same JSON, byte for byte: **{}** ({} rows; {} messages in the table by the end).\n\n\

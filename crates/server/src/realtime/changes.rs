@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use super::filter::{Event, Filter};
 use super::hub::{Outbound, SocketId, Subscription};
 use super::Realtime;
 use crate::rest::schema::quote_ident;
@@ -154,16 +155,28 @@ async fn deliver_table(rt: &Realtime, table: &str, changes: &[&Change], subs: &[
     // Candidates: (change, subscription) pairs whose event and filter match; and for each
     // claims object, the changes (in order, by index) it must be asked about — only those,
     // so that the work in Postgres grows with the deliveries, not subscribers × changes.
+    // Subscriptions with the same event and filter (all members watching one conversation)
+    // are matched against a change once.
+    let mut kinds: Vec<(Event, Option<&Filter>, Vec<usize>)> = Vec::new();
+    let mut kind_index: HashMap<(Event, Option<&Filter>), usize> = HashMap::new();
+    for (j, s) in subs.iter().enumerate() {
+        let key = (s.binding.event, s.binding.filter.as_ref());
+        let k = *kind_index.entry(key).or_insert_with(|| {
+            kinds.push((key.0, key.1, Vec::new()));
+            kinds.len() - 1
+        });
+        kinds[k].2.push(j);
+    }
     let mut candidates: Vec<Vec<usize>> = Vec::with_capacity(changes.len());
     let mut wanted: Vec<Vec<u32>> = vec![Vec::new(); claims.len()];
     let mut deleted = Vec::new();
     for (ci, c) in changes.iter().enumerate() {
-        let matching: Vec<usize> = subs
+        let mut matching: Vec<usize> = kinds
             .iter()
-            .enumerate()
-            .filter(|(_, s)| s.binding.event.matches(&c.kind) && s.binding.filter.as_ref().is_none_or(|f| f.matches(c.row())))
-            .map(|(j, _)| j)
+            .filter(|(event, filter, _)| event.matches(&c.kind) && filter.is_none_or(|f| f.matches(c.row())))
+            .flat_map(|(_, _, members)| members.iter().copied())
             .collect();
+        matching.sort_unstable();
         if !matching.is_empty() && c.id().is_some() {
             for &j in &matching {
                 let w = &mut wanted[sub_claims[j]];

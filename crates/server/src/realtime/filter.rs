@@ -9,7 +9,7 @@ use werkfunk_protocol::realtime::ChangeBinding;
 
 use super::publication::Publication;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Event {
     Insert,
     Update,
@@ -38,7 +38,7 @@ impl Event {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Op {
     Eq,
     Neq,
@@ -49,7 +49,7 @@ enum Op {
     In,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Filter {
     column: String,
     op: Op,

@@ -130,9 +130,14 @@ impl Realtime {
     /// Spawns one of the gateway's long-lived tasks; they run until [`Realtime::shutdown`],
     /// so one that ends by itself is a fault and is logged as such.
     fn spawn(&self, name: &'static str, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        let down = self.shutdown.subscribe();
         let handle = tokio::spawn(async move {
             fut.await;
-            tracing::error!(task = name, "realtime task ended unexpectedly");
+            // During shutdown a task may end before its own abort reaches it (the feed ends
+            // when the aborted listener drops its channel): not a fault.
+            if !*down.borrow() {
+                tracing::error!(task = name, "realtime task ended unexpectedly");
+            }
         });
         self.tasks.lock().expect("tasks lock").push(handle);
     }
