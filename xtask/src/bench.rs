@@ -1,11 +1,13 @@
-//! `cargo xtask bench [rest|realtime] [--quick]`: benchmarks, each beside its baseline in
-//! the same run, written with the machine they ran on into BENCHMARKS.md.
+//! `cargo xtask bench [rest|realtime|core] [--quick]`: benchmarks, each beside its baseline
+//! in the same run, written with the machine they ran on into BENCHMARKS.md.
 //!
 //! For each benchmark: a release `werkfunk-server` process on a free port over its own
 //! database in one throwaway cluster, and the release `werkfunk-bench` load generator
 //! (crates/bench) against it. The section of BENCHMARKS.md between the benchmark's markers
 //! is replaced; the other sections stay. The server, the baseline servers and the cluster
 //! are stopped on every path (drop guards; the cluster's watchdog if xtask itself dies).
+//! `core` is the engine's own bench (`cargo bench -p werkfunk-core --bench core`), which
+//! runs the server in-process over a database of the same cluster.
 //! `--quick` runs a tenth of the work, to try things out; its figures are marked as such.
 
 use std::path::{Path, PathBuf};
@@ -19,7 +21,7 @@ use crate::root;
 use crate::test::{create_database, start_server_via, target_dir};
 
 const SECRET: &str = "werkfunk-bench-secret-0123456789-abcdefghijklmn";
-const KNOWN: [&str; 2] = ["rest", "realtime"];
+const KNOWN: [&str; 3] = ["rest", "realtime", "core"];
 
 /// Raises the soft limit on open files to the hard limit, then runs the program: the
 /// realtime benchmark holds 10,000 websockets on each side.
@@ -35,7 +37,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let which: Vec<&str> = match names.as_slice() {
         [] => KNOWN.to_vec(),
         [one] if KNOWN.contains(one) => vec![*one],
-        other => bail!("unknown benchmark {other:?}; known: rest, realtime"),
+        other => bail!("unknown benchmark {other:?}; known: rest, realtime, core"),
     };
     let mut command = String::from("cargo xtask bench");
     for a in args {
@@ -57,7 +59,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let cluster = Cluster::start_temporary().context("starting the benchmark cluster")?;
     let machine = machine(&cluster);
     for name in which {
-        let figures = run_one(name, &cluster, &server_bin, &bench_bin, quick)?;
+        let figures = if name == "core" { run_core(&cluster, quick)? } else { run_one(name, &cluster, &server_bin, &bench_bin, quick)? };
         let section = section(name, &command, &machine, quick, &figures);
         let path = root().join("BENCHMARKS.md");
         write_section(&path, name, &section)?;
@@ -100,9 +102,27 @@ fn run_one(name: &str, cluster: &Cluster, server_bin: &PathBuf, bench_bin: &Path
     Ok(figures)
 }
 
+/// The engine's bench (a cargo bench target of werkfunk-core): its Markdown table.
+fn run_core(cluster: &Cluster, quick: bool) -> Result<String> {
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["bench", "-p", "werkfunk-core", "--bench", "core"])
+        .env(werkfunk_testkit::cluster::CLUSTER_URL_ENV, cluster.url("").trim_end_matches('/'))
+        .current_dir(root())
+        .stderr(std::process::Stdio::inherit());
+    if quick {
+        cmd.env("WERKFUNK_BENCH_QUICK", "1");
+    }
+    let out = cmd.output().context("starting cargo bench -p werkfunk-core")?;
+    if !out.status.success() {
+        bail!("the core benchmark failed");
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
 fn section(name: &str, command: &str, machine: &[(String, String)], quick: bool, figures: &str) -> String {
     let title = match name {
         "rest" => "REST: `/rest/v1` against the same SQL through sqlx",
+        "core" => "Core: the engine's catch-up, outbox drain, cache and search",
         _ => "Realtime: `/realtime/v1/websocket` against raw baselines",
     };
     let mut s = format!("<!-- bench:{name}:begin -->\n## {title}\n\n");
@@ -125,7 +145,7 @@ fn write_section(path: &Path, name: &str, section: &str) -> Result<()> {
     let end = format!("<!-- bench:{name}:end -->");
     let current = std::fs::read_to_string(path).unwrap_or_else(|_| {
         "# Benchmarks\n\n\
-         Written by `cargo xtask bench [rest|realtime]`; each section is replaced in place when its \
+         Written by `cargo xtask bench [rest|realtime|core]`; each section is replaced in place when its \
          benchmark runs again, and names the machine and the command that produced it. Every figure \
          stands beside a baseline measured in the same run. Timings live here, never in tests.\n"
             .to_owned()

@@ -25,7 +25,7 @@ fn main() -> Result<()> {
         Some("bench") => bench::run(rest),
         Some("setup") => setup::run(),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo|bench [rest|realtime] [--quick]|setup>");
+            eprintln!("usage: cargo xtask <test|demo|bench [rest|realtime|core] [--quick]|setup>");
             bail!("unknown or missing command")
         }
     }
