@@ -181,10 +181,20 @@ async fn signup_new_send_history_and_search() {
     assert!(r.stderr.contains("invalid_input"), "{}", r.stderr);
     assert!(a.run(&["outbox"]).await.ok().json().is_empty());
 
-    // Read state goes through the outbox; B's unread count falls to 0.
+    // Read state goes through the outbox; B's unread count falls to 0, and so does the
+    // server's notification for that conversation (the bell follows the conversation).
+    let unread_notifications = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from public.notifications where user_id = $1 and not read")
+            .bind(b_id)
+            .fetch_one(server.db.pool())
+            .await
+            .unwrap()
+    };
+    assert_eq!(unread_notifications().await, 1);
     b.run(&["read", &conv.to_string()]).await.ok();
     b.run(&["sync"]).await.ok();
     assert_eq!(b.run(&["conversations"]).await.ok().json()[0]["unread_count"], 0);
+    assert_eq!(unread_notifications().await, 0);
     a.run(&["sync"]).await.ok();
     assert_eq!(a.run(&["history", &conv.to_string()]).await.ok().json()[0]["state"], "read");
 

@@ -484,8 +484,10 @@ impl Outbox {
                 id
             }
         };
-        // Optimistic local state: nothing unread, our own read mark moved.
+        // Optimistic local state: nothing unread, our own read mark moved, the conversation's
+        // notifications read.
         self.store.set_unread(conversation, 0)?;
+        self.store.mark_conversation_notifications_read(conversation)?;
         self.store.write(|tx| {
             tx.execute(
                 "update members set last_read_at = max(last_read_at, ?3) where conversation_id = ?1 and user_id = ?2",
@@ -666,7 +668,8 @@ impl Outbox {
             Op::Read => {
                 let body = json!({"last_read_at": entry.body.get("last_read_at")});
                 let conv = entry.conversation_id.to_string();
-                self.session
+                let marked = self
+                    .session
                     .call(|t| {
                         let (api, body, conv) = (api.clone(), body.clone(), conv.clone());
                         async move {
@@ -681,7 +684,34 @@ impl Outbox {
                             .await
                         }
                     })
-                    .await
+                    .await;
+                if marked.is_ok() {
+                    // The bell follows the conversation: its notifications are read too. Both
+                    // writes are idempotent, so a transient failure retries the whole entry.
+                    let cleared = self
+                        .session
+                        .call(|t| {
+                            let (api, conv) = (api.clone(), conv.clone());
+                            async move {
+                                api.rest(
+                                    Method::PATCH,
+                                    "/notifications",
+                                    &t,
+                                    &[("link", format!("eq./conversations/{conv}")), ("read", "is.false".into()), ("select", "id".into())],
+                                    Some("return=representation"),
+                                    Some(&json!({"read": true})),
+                                )
+                                .await
+                            }
+                        })
+                        .await;
+                    if let Err(Error::Api(e)) = &cleared {
+                        if e.is_transient() || e.is_unauthorized() {
+                            return Ok(Delivery::Transient(e.to_string()));
+                        }
+                    }
+                }
+                marked
             }
         };
         let (rows, refusal) = match result {

@@ -525,6 +525,15 @@ impl Store {
         })
     }
 
+    /// Marks read the notifications that point at `conversation` (the seed's link
+    /// `/conversations/<id>`): reading a conversation clears its part of the bell.
+    pub fn mark_conversation_notifications_read(&self, conversation: Uuid) -> StoreResult<()> {
+        self.write(|tx| {
+            tx.execute("update notifications set read = 1 where link = ?1 and read = 0", params![format!("/conversations/{conversation}")])?;
+            Ok(())
+        })
+    }
+
     pub fn unread_notifications(&self) -> StoreResult<u32> {
         self.read(|c| c.query_row("select count(*) from notifications where read = 0", [], |r| r.get(0)))
     }
