@@ -72,6 +72,24 @@ pub struct MessageView {
     pub error: Option<String>,
 }
 
+impl MessageView {
+    /// A message as the cache has it, in `state`.
+    fn cached(m: store::CachedMessage, state: SendState) -> MessageView {
+        MessageView {
+            edited: m.updated_at > m.created_at && m.deleted_at.is_none(),
+            deleted: m.deleted_at.is_some(),
+            id: m.id,
+            conversation_id: m.conversation_id,
+            sender_id: m.sender_id,
+            content: m.content,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            state,
+            error: None,
+        }
+    }
+}
+
 /// The platform's data folder for the default profile (`~/.local/share/werkfunk`).
 pub fn default_profile() -> PathBuf {
     dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("werkfunk")
@@ -276,18 +294,7 @@ impl Engine {
                     Some(t) if m.sender_id == me && t >= m.created_at => SendState::Read,
                     _ => SendState::Sent,
                 };
-                MessageView {
-                    edited: m.updated_at > m.created_at && m.deleted_at.is_none(),
-                    deleted: m.deleted_at.is_some(),
-                    id: m.id,
-                    conversation_id: m.conversation_id,
-                    sender_id: m.sender_id,
-                    content: m.content,
-                    created_at: m.created_at,
-                    updated_at: m.updated_at,
-                    state,
-                    error: None,
-                }
+                MessageView::cached(m, state)
             })
             .collect();
         let index: HashMap<Uuid, usize> = views.iter().enumerate().map(|(i, v)| (v.id, i)).collect();
@@ -358,18 +365,7 @@ impl Engine {
             .store
             .search(query, limit)?
             .into_iter()
-            .map(|m| MessageView {
-                edited: m.updated_at > m.created_at,
-                deleted: false,
-                id: m.id,
-                conversation_id: m.conversation_id,
-                sender_id: m.sender_id,
-                content: m.content,
-                created_at: m.created_at,
-                updated_at: m.updated_at,
-                state: SendState::Sent,
-                error: None,
-            })
+            .map(|m| MessageView::cached(m, SendState::Sent))
             .collect())
     }
 
