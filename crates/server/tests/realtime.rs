@@ -462,3 +462,36 @@ async fn a_flooding_socket_loses_its_channels_and_others_carry_on() {
     assert!(calm.expect(WAIT, |r| matches!(r, Received::Binary { event, .. } if event == "hallo")).await.is_some());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_lost_change_feed_makes_channels_rejoin_instead_of_missing_changes() {
+    let server = TestServer::start().await;
+    let alice = server.signup("Alice", "tradesperson").await;
+    let bob = server.signup("Bob", "customer").await;
+    let conv = server.conversation("direct", None, &alice, &[&bob]).await;
+    let topic = format!("realtime:messages:{conv}");
+    let mut bob_ws = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    assert_eq!(bob_ws.join(&topic, changes_config(&format!("conversation_id=eq.{conv}")), Some(&bob.access_token)).await.payload["status"], "ok");
+    // A broadcast-only channel has nothing to miss and is left alone.
+    let mut calm = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    assert_eq!(calm.join("realtime:lobby", json!({}), None).await.payload["status"], "ok");
+
+    // Cut the server's LISTEN connection, as a Postgres restart or a network blip would.
+    let cut: i64 = sqlx::query_scalar(
+        "select count(pg_terminate_backend(pid)) from pg_stat_activity
+         where datname = current_database() and pid <> pg_backend_pid() and query ilike 'listen%'",
+    )
+    .fetch_one(server.db.pool())
+    .await
+    .unwrap();
+    assert!(cut >= 1, "the listener connection was found");
+    assert!(bob_ws.expect(WAIT, is_event(&topic, "phx_error")).await.is_some(), "the channel is errored, not left silent");
+    assert!(calm.expect(QUIET, is_event("realtime:lobby", "phx_error")).await.is_none());
+
+    // Rejoined, it receives changes again.
+    assert_eq!(bob_ws.join(&topic, changes_config(&format!("conversation_id=eq.{conv}")), Some(&bob.access_token)).await.payload["status"], "ok");
+    assert_eq!(send_message(&server, &alice, conv, "wieder da").await, StatusCode::CREATED);
+    let got = bob_ws.expect(WAIT, |r| change_of(r).is_some()).await.expect("delivery after the feed came back");
+    assert_eq!(change_of(&got).unwrap()["data"]["record"]["content"], "wieder da");
+    server.stop().await;
+}

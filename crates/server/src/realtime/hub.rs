@@ -27,6 +27,8 @@ pub enum Outbound {
     Change { topic: Arc<str>, ids: Vec<u32>, data: Arc<str> },
     /// Membership of the channel's conversation ended: close the channel.
     Revoke { topic: Arc<str> },
+    /// The change feed missed changes: error the channel so that the client rejoins.
+    Interrupt { topic: Arc<str> },
 }
 
 /// A socket's handle as the hub keeps it.
@@ -158,6 +160,18 @@ impl Hub {
     /// The bindings on `table`, as a snapshot.
     pub fn subscriptions(&self, table: &str) -> Vec<Subscription> {
         self.inner.read().expect("hub lock").subscriptions.get(table).cloned().unwrap_or_default()
+    }
+
+    /// Errors every channel that has `postgres_changes` bindings; returns how many.
+    pub fn interrupt_changes(&self) -> usize {
+        let inner = self.inner.read().expect("hub lock");
+        let mut seen = std::collections::HashSet::new();
+        for s in inner.subscriptions.values().flatten() {
+            if seen.insert((s.socket.id, s.topic.clone())) {
+                s.socket.send(Outbound::Interrupt { topic: s.topic.clone() });
+            }
+        }
+        seen.len()
     }
 
     /// Closes `user`'s channels on the members-only topics of `conversation`.

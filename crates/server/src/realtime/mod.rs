@@ -233,15 +233,38 @@ pub fn presence_diff(topic: &str, payload: Value) -> Frame {
 
 async fn listen(rt: Arc<Realtime>, mut listener: PgListener, changes: mpsc::UnboundedSender<String>) {
     loop {
-        match listener.recv().await {
-            Ok(n) if n.channel() == CHANGES_CHANNEL => {
+        // `try_recv`, not `recv`: `recv` would reconnect silently and hide the gap.
+        match listener.try_recv().await {
+            Ok(Some(n)) if n.channel() == CHANGES_CHANNEL => {
                 let _ = changes.send(n.payload().to_owned());
             }
-            Ok(n) => on_relay(&rt, n.payload()).await,
+            Ok(Some(n)) => on_relay(&rt, n.payload()).await,
+            lost => {
+                let error = lost.err().map(|e| e.to_string()).unwrap_or_else(|| "connection closed".into());
+                tracing::warn!(%error, "realtime: listener connection lost; reconnecting");
+                listener = relisten(&rt.pool).await;
+                // What was committed while no one listened is lost to live delivery. Rather
+                // than let channels look healthy and miss it, every channel with bindings is
+                // errored now that the feed is back: clients rejoin, and catch up on rejoin.
+                let interrupted = rt.hub.interrupt_changes();
+                tracing::warn!(channels = interrupted, "realtime: change feed restored; channels told to rejoin");
+            }
+        }
+    }
+}
+
+/// A new listener on both channels, retried until Postgres answers.
+async fn relisten(pool: &PgPool) -> PgListener {
+    loop {
+        let attempt = async {
+            let mut l = PgListener::connect_with(pool).await?;
+            l.listen_all([CHANGES_CHANNEL, relay::CHANNEL]).await?;
+            Ok::<_, sqlx::Error>(l)
+        };
+        match attempt.await {
+            Ok(l) => return l,
             Err(e) => {
-                // sqlx reconnects the listener on the next recv; changes committed while it
-                // was away are lost to live delivery (clients catch up after every rejoin).
-                tracing::warn!(error = %e, "realtime: listener connection lost; reconnecting");
+                tracing::warn!(error = %e, "realtime: cannot listen yet");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }

@@ -148,6 +148,15 @@ impl Connection {
                 let inner = format!(r#"{{"ids":[{}],"data":{data}}}"#, ids.join(","));
                 Message::Text(self.raw_frame(&topic, "postgres_changes", &inner).into())
             }
+            Outbound::Interrupt { topic } => {
+                // Phoenix's "the channel crashed": clients rejoin with backoff.
+                if let Some(join_ref) = self.channels.get(&topic).map(|c| c.join_ref.clone()) {
+                    self.leave(&topic);
+                    let f = Frame { join_ref, reference: None, topic: topic.to_string(), event: "phx_error".into(), payload: json!({}) };
+                    self.send(ws, f).await;
+                }
+                return;
+            }
             Outbound::Revoke { topic } => {
                 if let Some(ch) = self.channels.get(&topic) {
                     let sub = topic.strip_prefix("realtime:").unwrap_or(&topic).to_owned();
