@@ -495,3 +495,22 @@ async fn a_lost_change_feed_makes_channels_rejoin_instead_of_missing_changes() {
     assert_eq!(change_of(&got).unwrap()["data"]["record"]["content"], "wieder da");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_subscriber_without_privileges_costs_members_nothing() {
+    let server = TestServer::start().await;
+    let alice = server.signup("Alice", "tradesperson").await;
+    let bob = server.signup("Bob", "customer").await;
+    let conv = server.conversation("direct", None, &alice, &[&bob]).await;
+    let filter = format!("conversation_id=eq.{conv}");
+    // Anonymous (the anon key only) on the same table and filter: the anon role may not
+    // read messages at all.
+    let mut anon = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    assert_eq!(anon.join("realtime:anon", changes_config(&filter), None).await.payload["status"], "ok");
+    let mut bob_ws = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    assert_eq!(bob_ws.join(&format!("realtime:messages:{conv}"), changes_config(&filter), Some(&bob.access_token)).await.payload["status"], "ok");
+    assert_eq!(send_message(&server, &alice, conv, "für Bob").await, StatusCode::CREATED);
+    assert!(bob_ws.expect(WAIT, |r| change_of(r).is_some()).await.is_some(), "the member still receives");
+    assert!(anon.expect(QUIET, |r| change_of(r).is_some()).await.is_none(), "anon receives nothing");
+    server.stop().await;
+}
