@@ -75,7 +75,7 @@ pub fn run(args: &[String]) -> Result<()> {
 fn run_one(name: &str, cluster: &Cluster, server_bin: &PathBuf, bench_bin: &Path, quick: bool) -> Result<String> {
     let database = format!("werkfunk_bench_{name}");
     create_database(cluster, &database)?;
-    let mut server = start_server_via(with_open_files_raised(server_bin), server_bin, cluster, &database, SECRET, &[])?;
+    let mut server = start_server_via(with_open_files_raised(server_bin), server_bin, cluster, &database, SECRET, process::free_port()?, &[])?;
     eprintln!("{name}: server pid {} at {}", server.guard.id(), server.url);
     let out = target_dir().join(format!("bench-{name}.md"));
     let _ = std::fs::remove_file(&out);

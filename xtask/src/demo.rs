@@ -2,17 +2,19 @@
 //! a tradesperson and a customer with a project conversation, and their logins printed.
 
 use std::io::Read;
+use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use werkfunk_testkit::cluster::Cluster;
 
-use crate::process::{self, Guarded};
-use crate::test::server_binary;
+use crate::process::Guarded;
+use crate::test::{create_database, server_binary, start_server_via};
 use crate::{root, setup};
 
-const LISTEN: &str = "127.0.0.1:54321";
+/// The default address of `werkfunk-server` and of the app.
+const PORT: u16 = 54321;
 const PASSWORD: &str = "werkfunk-demo";
 
 struct Account {
@@ -44,22 +46,10 @@ pub fn run(_args: &[String]) -> Result<()> {
     let cluster = Cluster::start_persistent(&data.join("pg")).context("starting the demo cluster")?;
     let secret = secret(&data)?;
     let binary = server_binary(false)?;
-    let psql = werkfunk_testkit::cluster::postgres_bin()?.join("psql");
-    // Ignore "already exists" on later runs.
-    let _ = std::process::Command::new(psql)
-        .args(["-q", "-h", "127.0.0.1", "-p", &cluster.port().to_string(), "-U", "postgres", "-d", "postgres", "-c", "create database werkfunk"])
-        .stderr(std::process::Stdio::null())
-        .status();
-    let mut cmd = std::process::Command::new(&binary);
-    cmd.env("DATABASE_URL", cluster.url("werkfunk"))
-        .env("WERKFUNK_JWT_SECRET", &secret)
-        .env("WERKFUNK_LISTEN", LISTEN);
-    let mut server = Guarded::spawn("werkfunk-server", &mut cmd)?;
-    let url = format!("http://{LISTEN}");
-    process::wait_http_ok(&format!("{url}/health"), Duration::from_secs(60))?;
-    let keys = std::process::Command::new(&binary).arg("keys").env("WERKFUNK_JWT_SECRET", &secret).output()?;
-    let keys = String::from_utf8(keys.stdout)?;
-    let anon = keys.lines().find_map(|l| l.strip_prefix("anon_key=")).context("anon key")?.to_owned();
+    create_database(&cluster, "werkfunk")?;
+    let server = start_server_via(Command::new(&binary), &binary, &cluster, "werkfunk", &secret, PORT, &[])?;
+    let (url, anon) = (server.url.clone(), server.anon_key.clone());
+    let mut server = server.guard;
 
     let meister = sign_in_or_up(&url, &anon, &TRADESPERSON)?;
     let kundin = sign_in_or_up(&url, &anon, &CUSTOMER)?;

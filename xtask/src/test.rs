@@ -104,18 +104,22 @@ pub fn server_binary(release: bool) -> Result<PathBuf> {
     Ok(target_dir().join(if release { "release" } else { "debug" }).join("werkfunk-server"))
 }
 
-/// Creates `name` in the cluster (through psql).
+/// Creates `name` in the cluster (through psql), unless it is there already.
 pub fn create_database(cluster: &Cluster, name: &str) -> Result<()> {
     let psql = werkfunk_testkit::cluster::postgres_bin()?.join("psql");
-    process::run(
-        "psql create database",
-        Command::new(psql)
-            .args(["-q", "-h", "127.0.0.1", "-p", &cluster.port().to_string(), "-U", "postgres", "-d", "postgres", "-c"])
-            .arg(format!("create database {name}")),
-    )
+    let query = |sql: String| {
+        let mut c = Command::new(&psql);
+        c.args(["-qtA", "-h", "127.0.0.1", "-p", &cluster.port().to_string(), "-U", "postgres", "-d", "postgres", "-c"]).arg(sql);
+        c
+    };
+    let exists = query(format!("select 1 from pg_database where datname = '{name}'")).output()?;
+    if String::from_utf8_lossy(&exists.stdout).trim() == "1" {
+        return Ok(());
+    }
+    process::run("psql create database", &mut query(format!("create database {name}")))
 }
 
-/// A `werkfunk-server` process on a free port over `database`.
+/// A `werkfunk-server` process over `database`.
 pub struct ServerProcess {
     pub url: String,
     pub anon_key: String,
@@ -123,21 +127,23 @@ pub struct ServerProcess {
     pub guard: Guarded,
 }
 
+/// [`start_server_via`] the binary itself, on a free port.
 pub fn start_server(binary: &PathBuf, cluster: &Cluster, database: &str, secret: &str, extra_env: &[(&str, &str)]) -> Result<ServerProcess> {
-    start_server_via(Command::new(binary), binary, cluster, database, secret, extra_env)
+    start_server_via(Command::new(binary), binary, cluster, database, secret, process::free_port()?, extra_env)
 }
 
-/// [`start_server`], running `cmd` (the binary itself, or a shell that `exec`s it after
-/// raising a limit) in place of `binary`; `binary` still prints the keys.
+/// Starts the server on `port` by running `cmd` (the binary itself, or a shell that
+/// `exec`s it after raising a limit), waits for `/health`, and reads the API keys from
+/// `binary keys`.
 pub fn start_server_via(
     mut cmd: Command,
     binary: &PathBuf,
     cluster: &Cluster,
     database: &str,
     secret: &str,
+    port: u16,
     extra_env: &[(&str, &str)],
 ) -> Result<ServerProcess> {
-    let port = process::free_port()?;
     cmd.env("DATABASE_URL", cluster.url(database))
         .env("WERKFUNK_JWT_SECRET", secret)
         .env("WERKFUNK_LISTEN", format!("127.0.0.1:{port}"))
