@@ -256,9 +256,7 @@ async fn offline_sends_go_out_once_in_order_when_the_server_is_back() {
 #[tokio::test]
 async fn kill_9_in_the_middle_of_a_drain_loses_and_duplicates_nothing() {
     let server = TestServer::start().await;
-    let alice = server.signup("Alice", "tradesperson").await;
-    let bob = server.signup("Bob", "customer").await;
-    let conv = server.conversation("direct", None, &alice, &[&bob]).await;
+    let (alice, _, conv) = server.alice_and_bob().await;
     let a = Client::new(&server);
     a.login(&alice).await;
 
@@ -359,9 +357,7 @@ async fn removed_while_offline_fails_with_the_rls_reason_and_later_messages_wait
 #[tokio::test]
 async fn a_damaged_cache_is_reported_and_the_outbox_survives_it() {
     let server = TestServer::start().await;
-    let alice = server.signup("Alice", "tradesperson").await;
-    let bob = server.signup("Bob", "customer").await;
-    let conv = server.conversation("direct", None, &alice, &[&bob]).await;
+    let (alice, _, conv) = server.alice_and_bob().await;
     let a = Client::new(&server);
     let me = a.login(&alice).await;
     let (_, first) = a.send(conv, "vor dem Schaden").await;
@@ -399,9 +395,7 @@ async fn a_damaged_cache_is_reported_and_the_outbox_survives_it() {
 #[tokio::test]
 async fn a_locked_store_is_a_clear_error_and_loses_nothing() {
     let server = TestServer::start().await;
-    let alice = server.signup("Alice", "tradesperson").await;
-    let bob = server.signup("Bob", "customer").await;
-    let conv = server.conversation("direct", None, &alice, &[&bob]).await;
+    let (alice, _, conv) = server.alice_and_bob().await;
     let a = Client::new(&server);
     let me = a.login(&alice).await;
     let addr = server.addr();

@@ -49,9 +49,7 @@ async fn deliver(engine: &Engine, conversation: Uuid) {
 #[tokio::test]
 async fn a_message_reaches_the_other_client_through_realtime() {
     let server = TestServer::start().await;
-    let alice = server.signup("Alice", "tradesperson").await;
-    let bob = server.signup("Bob", "customer").await;
-    let conv = server.conversation("direct", None, &alice, &[&bob]).await;
+    let (alice, bob, conv) = server.alice_and_bob().await;
     let (a, _da) = engine(&server, &alice).await;
     let (b, _db) = engine(&server, &bob).await;
     let mut a_rx = go_live(&a).await;
@@ -153,9 +151,7 @@ async fn a_client_that_was_away_catches_up_on_500_messages_with_edits_and_delete
 #[tokio::test]
 async fn twenty_second_tokens_for_two_minutes_miss_nothing() {
     let server = TestServer::start_with(|c| c.jwt_exp = Duration::from_secs(20)).await;
-    let alice = server.signup("Alice", "tradesperson").await;
-    let bob = server.signup("Bob", "customer").await;
-    let conv = server.conversation("direct", None, &alice, &[&bob]).await;
+    let (alice, bob, conv) = server.alice_and_bob().await;
     let (a, _da) = engine(&server, &alice).await;
     let (b, _db) = engine(&server, &bob).await;
     let mut b_rx = go_live(&b).await;
@@ -185,9 +181,7 @@ async fn twenty_second_tokens_for_two_minutes_miss_nothing() {
 #[tokio::test]
 async fn a_server_restart_loses_nothing_clients_reconnect_rejoin_and_catch_up() {
     let server = TestServer::start().await;
-    let alice = server.signup("Alice", "tradesperson").await;
-    let bob = server.signup("Bob", "customer").await;
-    let conv = server.conversation("direct", None, &alice, &[&bob]).await;
+    let (alice, bob, conv) = server.alice_and_bob().await;
     let (a, _da) = engine(&server, &alice).await;
     let (b, _db) = engine(&server, &bob).await;
     let mut a_rx = go_live(&a).await;
@@ -234,9 +228,7 @@ async fn a_server_restart_loses_nothing_clients_reconnect_rejoin_and_catch_up() 
 #[tokio::test]
 async fn drafts_survive_a_restart_and_sending_clears_them() {
     let server = TestServer::start().await;
-    let alice = server.signup("Alice", "tradesperson").await;
-    let bob = server.signup("Bob", "customer").await;
-    let conv = server.conversation("direct", None, &alice, &[&bob]).await;
+    let (alice, _, conv) = server.alice_and_bob().await;
     let dir = tempfile::tempdir().unwrap();
     let config = ServerConfig { url: server.url.clone(), anon_key: server.anon_key.clone() };
     {

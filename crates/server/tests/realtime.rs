@@ -161,9 +161,7 @@ async fn membership_changes_take_effect_at_once_and_deletes_carry_the_conversati
 #[tokio::test]
 async fn broadcast_self_ack_and_binary_frames() {
     let server = TestServer::start().await;
-    let alice = server.signup("Alice", "tradesperson").await;
-    let bob = server.signup("Bob", "customer").await;
-    let conv = server.conversation("direct", None, &alice, &[&bob]).await;
+    let (alice, bob, conv) = server.alice_and_bob().await;
     let topic = format!("realtime:typing:{conv}");
     let config = |own: bool| json!({"broadcast": {"ack": true, "self": own}, "presence": {"key": ""}, "postgres_changes": []});
 
@@ -219,9 +217,7 @@ async fn broadcast_self_ack_and_binary_frames() {
 #[tokio::test]
 async fn presence_state_diffs_and_leave_on_disconnect() {
     let server = TestServer::start().await;
-    let alice = server.signup("Alice", "tradesperson").await;
-    let bob = server.signup("Bob", "customer").await;
-    let conv = server.conversation("direct", None, &alice, &[&bob]).await;
+    let (alice, bob, conv) = server.alice_and_bob().await;
     let topic = format!("realtime:presence:{conv}");
     let config = |key: &Uuid| json!({"presence": {"key": key.to_string(), "enabled": false}, "postgres_changes": []});
 
@@ -258,9 +254,7 @@ async fn presence_state_diffs_and_leave_on_disconnect() {
 #[tokio::test]
 async fn expired_tokens_close_channels_and_fresh_ones_keep_them() {
     let server = TestServer::start_with(|c| c.jwt_exp = Duration::from_secs(4)).await;
-    let alice = server.signup("Alice", "tradesperson").await;
-    let bob = server.signup("Bob", "customer").await;
-    let conv = server.conversation("direct", None, &alice, &[&bob]).await;
+    let (alice, bob, conv) = server.alice_and_bob().await;
     let filter = format!("conversation_id=eq.{conv}");
 
     let mut kept = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
@@ -314,9 +308,7 @@ async fn expired_tokens_close_channels_and_fresh_ones_keep_them() {
 #[tokio::test]
 async fn hostile_input_is_answered_and_harms_no_one() {
     let server = TestServer::start().await;
-    let alice = server.signup("Alice", "tradesperson").await;
-    let bob = server.signup("Bob", "customer").await;
-    let conv = server.conversation("direct", None, &alice, &[&bob]).await;
+    let (alice, bob, conv) = server.alice_and_bob().await;
     let topic = format!("realtime:typing:{conv}");
 
     // A bystander who must notice nothing.
@@ -466,9 +458,7 @@ async fn a_flooding_socket_loses_its_channels_and_others_carry_on() {
 #[tokio::test]
 async fn a_lost_change_feed_makes_channels_rejoin_instead_of_missing_changes() {
     let server = TestServer::start().await;
-    let alice = server.signup("Alice", "tradesperson").await;
-    let bob = server.signup("Bob", "customer").await;
-    let conv = server.conversation("direct", None, &alice, &[&bob]).await;
+    let (alice, bob, conv) = server.alice_and_bob().await;
     let topic = format!("realtime:messages:{conv}");
     let mut bob_ws = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
     assert_eq!(bob_ws.join(&topic, changes_config(&format!("conversation_id=eq.{conv}")), Some(&bob.access_token)).await.payload["status"], "ok");
@@ -499,9 +489,7 @@ async fn a_lost_change_feed_makes_channels_rejoin_instead_of_missing_changes() {
 #[tokio::test]
 async fn a_subscriber_without_privileges_costs_members_nothing() {
     let server = TestServer::start().await;
-    let alice = server.signup("Alice", "tradesperson").await;
-    let bob = server.signup("Bob", "customer").await;
-    let conv = server.conversation("direct", None, &alice, &[&bob]).await;
+    let (alice, bob, conv) = server.alice_and_bob().await;
     let filter = format!("conversation_id=eq.{conv}");
     // Anonymous (the anon key only) on the same table and filter: the anon role may not
     // read messages at all.

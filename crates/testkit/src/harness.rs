@@ -227,6 +227,15 @@ impl TestServer {
         }
     }
 
+    /// The most common cast: Alice (a tradesperson) and Bob (a customer) in a direct
+    /// conversation; returns both and the conversation id.
+    pub async fn alice_and_bob(&self) -> (TestUser, TestUser, Uuid) {
+        let alice = self.signup("Alice", "tradesperson").await;
+        let bob = self.signup("Bob", "customer").await;
+        let conversation = self.conversation("direct", None, &alice, &[&bob]).await;
+        (alice, bob, conversation)
+    }
+
     /// `create_conversation` as `owner` with `others`; returns the conversation id.
     pub async fn conversation(&self, kind: &str, title: Option<&str>, owner: &TestUser, others: &[&TestUser]) -> Uuid {
         let ids: Vec<Uuid> = others.iter().map(|u| u.id).collect();
