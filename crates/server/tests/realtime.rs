@@ -363,6 +363,7 @@ async fn hostile_input_is_answered_and_harms_no_one() {
     // An oversized frame ends only that socket.
     let big = format!(r#"[null,"1","realtime:room-1","broadcast",{{"type":"broadcast","event":"x","payload":"{}"}}]"#, "x".repeat(2 * 1024 * 1024));
     let _ = evil.send_raw_checked(Message::Text(big.into())).await;
+    assert_eq!(evil.expect(WAIT, |r| *r == Received::Closed).await, Some(Received::Closed), "the server ends that socket");
 
     // The bystander still works and heard nothing of it.
     let mut alice_ws = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
