@@ -4,6 +4,17 @@
 
 use crate::error::{Error, Result};
 
+/// Deepest parenthesis nesting accepted in `select`, `or`/`and` and their lists. Checked by
+/// a linear scan before any recursive parsing, so no request can run the parser (or the SQL
+/// builder after it) out of stack; PostgREST answers such input with a 400 as well.
+pub const MAX_NESTING: usize = 16;
+
+/// Longest query string accepted (after the path), in bytes.
+pub const MAX_QUERY_BYTES: usize = 64 * 1024;
+
+/// Most filters (leaves and `or`/`and` groups together) in one request.
+pub const MAX_CONDITIONS: usize = 1000;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum SelectItem {
     Star,
@@ -115,10 +126,19 @@ impl Query {
     /// Parses a raw (still percent-encoded) query string. With `args` given (a function's
     /// argument names), parameters of those names are kept apart instead of read as filters.
     pub fn parse(raw: &str, args: &[&str]) -> Result<Query> {
+        if raw.len() > MAX_QUERY_BYTES {
+            return Err(Error::bad_query(
+                "\"failed to parse query string\"",
+                format!("the query string is {} bytes long; at most {MAX_QUERY_BYTES} are accepted", raw.len()),
+            ));
+        }
         let mut q = Query::default();
         for (key, value) in form_pairs(raw) {
             match key.as_str() {
-                "select" => q.select = Some(parse_select(&value)?),
+                "select" => {
+                    check_nesting(&key, &value)?;
+                    q.select = Some(parse_select(&value)?)
+                }
                 "order" => q.order = parse_order(&value)?,
                 "limit" => q.limit = Some(parse_count("limit", &value)?),
                 "offset" => q.offset = Some(parse_count("offset", &value)?),
@@ -126,6 +146,7 @@ impl Query {
                 "columns" => q.columns = Some(parse_names(&value, "columns")?),
                 "apikey" => {}
                 "or" | "and" | "not.or" | "not.and" => {
+                    check_nesting(&key, &value)?;
                     let negated = key.starts_with("not.");
                     let conditions = parse_logic_list(&value)?;
                     q.conditions.push(if key.ends_with("or") {
@@ -136,6 +157,7 @@ impl Query {
                 }
                 _ if args.contains(&key.as_str()) => q.other.push((key, value)),
                 _ => {
+                    check_nesting(&key, &value)?;
                     if key.contains('.') || key.is_empty() {
                         return Err(Error::bad_query(
                             format!("\"failed to parse filter ({key})\""),
@@ -146,8 +168,61 @@ impl Query {
                 }
             }
         }
+        let conditions: usize = q.conditions.iter().map(Condition::size).sum();
+        if conditions > MAX_CONDITIONS {
+            return Err(Error::bad_query(
+                "\"failed to parse logic tree\"",
+                format!("{conditions} conditions; at most {MAX_CONDITIONS} are accepted"),
+            ));
+        }
         Ok(q)
     }
+}
+
+impl Condition {
+    /// Nodes in this condition's tree.
+    fn size(&self) -> usize {
+        match self {
+            Condition::Filter(_) => 1,
+            Condition::Or { conditions, .. } | Condition::And { conditions, .. } => {
+                1 + conditions.iter().map(Condition::size).sum::<usize>()
+            }
+        }
+    }
+}
+
+/// The deepest parenthesis nesting of `s` outside double quotes (a linear scan).
+fn nesting(s: &str) -> usize {
+    let (mut depth, mut deepest, mut quoted, mut escaped) = (0usize, 0usize, false, false);
+    for c in s.chars() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '(' if !quoted => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' if !quoted => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Refuses a parameter nested deeper than [`MAX_NESTING`] before anything recurses into it.
+fn check_nesting(key: &str, value: &str) -> Result<()> {
+    let depth = nesting(value);
+    if depth > MAX_NESTING {
+        return Err(Error::bad_query(
+            format!("\"failed to parse {key} parameter\""),
+            format!("nested {depth} levels deep; at most {MAX_NESTING} are accepted"),
+        ));
+    }
+    Ok(())
 }
 
 /// `application/x-www-form-urlencoded` pairs, in order, duplicates kept.
@@ -453,6 +528,22 @@ mod tests {
         let Condition::Or { negated: true, .. } = &conditions[2] else { panic!("negated or") };
         let Condition::Filter(e) = &q.conditions[1] else { panic!() };
         assert!(e.negated);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let deep_or = format!("or={}a.eq.1{}", "(or(".repeat(5000), "))".repeat(5000));
+        let deep_select = format!("select={}id{}", "a(".repeat(8000), ")".repeat(8000));
+        let long = format!("id=in.({})", "1,".repeat(MAX_QUERY_BYTES));
+        let wide = format!("or=({})", vec!["a.eq.1"; MAX_CONDITIONS + 1].join(","));
+        for bad in [deep_or, deep_select, long, wide] {
+            match Query::parse(&bad, &[]) {
+                Err(Error::Rest { body, .. }) => assert_eq!(body.code, "PGRST100"),
+                other => panic!("{}: {other:?}", &bad[..40]),
+            }
+        }
+        let ok = format!("or=({}a.eq.1{})", "or(".repeat(7), ")".repeat(7));
+        assert!(Query::parse(&ok, &[]).is_ok());
     }
 
     #[test]
