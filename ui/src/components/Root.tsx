@@ -1,0 +1,35 @@
+import { useQueryClient } from '@tanstack/react-query'
+import { useTranslation } from 'react-i18next'
+import { useBackend } from '../state/backend'
+import { useEventBridge } from '../state/eventBridge'
+import { useSession } from '../state/queries'
+import { useUi } from '../state/ui'
+import { Shell } from './Shell'
+import { SignIn } from './SignIn'
+
+export function Root() {
+  const { t } = useTranslation()
+  const ui = useUi()
+  const qc = useQueryClient()
+  const backend = useBackend()
+  useEventBridge(
+    (id) => ui.openConversation(id),
+    () => {
+      ui.openConversation(null)
+      ui.setDialog(null)
+      qc.removeQueries({ predicate: (q) => q.queryKey[0] !== 'session' })
+    },
+  )
+  const session = useSession()
+  if (session.isPending) {
+    return (
+      <div className="splash" role="status" aria-label={t('common.loading')}>
+        <div className="brand-mark" aria-hidden>
+          W
+        </div>
+      </div>
+    )
+  }
+  if (!session.data?.signed_in || !session.data.profile) return <SignIn />
+  return <Shell me={session.data.profile} key={session.data.profile.id + backend.kind} />
+}

@@ -1,0 +1,16 @@
+export const keys = {
+  session: ['session'] as const,
+  conversations: ['conversations'] as const,
+  timeline: (cid: string) => ['timeline', cid] as const,
+  members: (cid: string) => ['members', cid] as const,
+  typing: (cid: string) => ['typing', cid] as const,
+  online: ['online'] as const,
+  connectivity: ['connectivity'] as const,
+  notifications: ['notifications'] as const,
+  settings: ['settings'] as const,
+  profile: ['profile'] as const,
+  people: (q: string) => ['people', q] as const,
+  search: (q: string) => ['search', q] as const,
+  draft: (cid: string) => ['draft', cid] as const,
+  unsent: ['unsent'] as const,
+}

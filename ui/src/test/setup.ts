@@ -1,0 +1,52 @@
+import '@testing-library/jest-dom/vitest'
+import { cleanup } from '@testing-library/react'
+import { afterEach } from 'vitest'
+import '../i18n'
+import i18n from '../i18n'
+
+// jsdom has no layout: give the virtualised lists a viewport and their rows a height,
+// and a ResizeObserver that never fires (TanStack/virtual#641, ui-anchors §3.2).
+class ResizeObserverStub {
+  observe() {}
+  unobserve() {}
+  disconnect() {}
+}
+;(globalThis as unknown as { ResizeObserver: unknown }).ResizeObserver = ResizeObserverStub
+
+const VIEWPORT = 2000
+Object.defineProperty(HTMLElement.prototype, 'clientHeight', {
+  configurable: true,
+  get(this: HTMLElement) {
+    return this.classList.contains('timeline') || this.classList.contains('conv-list') ? VIEWPORT : 0
+  },
+})
+Object.defineProperty(HTMLElement.prototype, 'clientWidth', {
+  configurable: true,
+  get(this: HTMLElement) {
+    return this.classList.contains('timeline') || this.classList.contains('conv-list') ? 800 : 0
+  },
+})
+Object.defineProperty(HTMLElement.prototype, 'offsetHeight', {
+  configurable: true,
+  get(this: HTMLElement) {
+    return this.classList.contains('vrow') ? 40 : 0
+  },
+})
+Element.prototype.scrollTo = function scrollTo(this: Element, a?: ScrollToOptions | number, b?: number) {
+  const top = typeof a === 'number' ? b : a?.top
+  if (typeof top === 'number') (this as HTMLElement).scrollTop = top
+}
+Element.prototype.scrollIntoView = function scrollIntoView() {}
+if (!window.matchMedia) {
+  window.matchMedia = (q: string) =>
+    ({ matches: false, media: q, onchange: null, addListener() {}, removeListener() {}, addEventListener() {}, removeEventListener() {}, dispatchEvent: () => false }) as MediaQueryList
+}
+
+// The OS locale of the suite: German (settings.language = 'system' resolves to it).
+Object.defineProperty(window.navigator, 'language', { configurable: true, get: () => 'de-DE' })
+void i18n.changeLanguage('de')
+
+afterEach(() => {
+  cleanup()
+  window.localStorage.clear()
+})
