@@ -62,3 +62,16 @@ pub fn authenticate(keys: &Keys, headers: &HeaderMap, query_key: Option<&str>, n
 pub fn verify_token(keys: &Keys, token: &str, now: i64) -> Result<Caller, JwtError> {
     keys.verify(token, now).map(Caller::from_verified)
 }
+
+/// The client's IP address as the socket saw it (no forwarding header is trusted), as text;
+/// empty when the server runs without connection info (a router driven in-process).
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<ClientAddr, Self::Rejection> {
+        let addr = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
+        Ok(ClientAddr(addr.unwrap_or_default()))
+    }
+}

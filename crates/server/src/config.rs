@@ -1,5 +1,6 @@
 //! Server configuration, read from the environment (`DATABASE_URL`, `WERKFUNK_JWT_SECRET`,
-//! `WERKFUNK_LISTEN`, `WERKFUNK_JWT_EXP`).
+//! `WERKFUNK_LISTEN`, `WERKFUNK_JWT_EXP`, and the limits operators may want to tune: see
+//! [`Config::from_env`] and the README's "Running the server alone").
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,6 +20,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Connections in the Postgres pool.
     pub pool_size: u32,
+    /// Sign-in, hashing and refresh-token limits.
+    pub auth: crate::auth::AuthLimits,
+    /// Realtime limits: channels, bindings, presence, slow consumers.
+    pub realtime: crate::realtime::Limits,
 }
 
 impl std::fmt::Debug for Config {
@@ -29,6 +34,8 @@ impl std::fmt::Debug for Config {
             .field("jwt_exp", &self.jwt_exp)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("pool_size", &self.pool_size)
+            .field("auth", &self.auth)
+            .field("realtime", &self.realtime)
             .finish_non_exhaustive()
     }
 }
@@ -57,6 +64,8 @@ impl Config {
             jwt_exp: Duration::from_secs(3600),
             max_body_bytes: 1024 * 1024,
             pool_size: 32,
+            auth: crate::auth::AuthLimits::default(),
+            realtime: crate::realtime::Limits::default(),
         })
     }
 
@@ -86,6 +95,42 @@ impl Config {
                 .parse()
                 .map_err(|e: std::num::ParseIntError| ConfigError::Invalid { name: "WERKFUNK_DB_POOL", reason: e.to_string() })?;
         }
+        let auth = &mut config.auth;
+        number("WERKFUNK_HASH_CONCURRENCY", &mut auth.hash_concurrency)?;
+        number("WERKFUNK_HASH_QUEUE", &mut auth.hash_queue)?;
+        number("WERKFUNK_SIGN_IN_FAILURES_PER_ACCOUNT_ADDRESS", &mut auth.failures_per_account_address)?;
+        number("WERKFUNK_SIGN_IN_FAILURES_PER_ADDRESS", &mut auth.failures_per_address)?;
+        number("WERKFUNK_SIGN_IN_FAILURES_PER_ACCOUNT", &mut auth.failures_per_account)?;
+        seconds("WERKFUNK_REFRESH_TOKEN_REUSE_INTERVAL", &mut auth.refresh_reuse_interval)?;
+        let rt = &mut config.realtime;
+        number("WERKFUNK_REALTIME_CHANNELS_PER_SOCKET", &mut rt.channels_per_socket)?;
+        number("WERKFUNK_REALTIME_BINDINGS_PER_JOIN", &mut rt.bindings_per_join)?;
+        number("WERKFUNK_REALTIME_BINDINGS_PER_SOCKET", &mut rt.bindings_per_socket)?;
+        number("WERKFUNK_REALTIME_SCANNED_FILTERS", &mut rt.scanned_filters)?;
+        number("WERKFUNK_REALTIME_MAX_TRACK_BYTES", &mut rt.max_track_bytes)?;
+        seconds("WERKFUNK_REALTIME_SEND_TIMEOUT", &mut rt.send_timeout)?;
+        if config.auth.hash_concurrency == 0 {
+            return Err(ConfigError::Invalid { name: "WERKFUNK_HASH_CONCURRENCY", reason: "must be positive".into() });
+        }
         Ok(config)
     }
+}
+
+/// Reads a non-negative number from `name` into `into`, if set.
+fn number<T: std::str::FromStr>(name: &'static str, into: &mut T) -> Result<(), ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    if let Some(raw) = std::env::var(name).ok().filter(|v| !v.is_empty()) {
+        *into = raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid { name, reason: e.to_string() })?;
+    }
+    Ok(())
+}
+
+/// Reads whole seconds from `name` into `into`, if set.
+fn seconds(name: &'static str, into: &mut Duration) -> Result<(), ConfigError> {
+    let mut secs = into.as_secs();
+    number(name, &mut secs)?;
+    *into = Duration::from_secs(secs);
+    Ok(())
 }

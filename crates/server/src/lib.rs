@@ -47,6 +47,8 @@ pub struct AppState {
     /// The `public` schema as introspected at start.
     pub schema: Arc<rest::Schema>,
     pub realtime: Arc<realtime::Realtime>,
+    /// The bounded argon2 pool (`Config::auth`).
+    pub hashing: Arc<auth::password::Hashing>,
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -148,12 +150,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     db::migrate(&pool).await?;
     let schema = rest::Schema::load(&pool).await.map_err(StartError::Schema)?;
     let keys = Keys::new(&config.jwt_secret);
-    let realtime = realtime::Realtime::start(pool.clone(), keys.clone()).await.map_err(StartError::Realtime)?;
+    let realtime = realtime::Realtime::start(pool.clone(), keys.clone(), config.realtime.clone()).await.map_err(StartError::Realtime)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Listen { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen, source })?;
+    let hashing = Arc::new(auth::password::Hashing::new(config.auth.hash_concurrency, config.auth.hash_queue));
     let state = AppState {
+        hashing,
         pool: pool.clone(),
         keys,
         config: Arc::new(config),
@@ -161,7 +165,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         realtime: realtime.clone(),
     };
     let (tx, rx) = oneshot::channel::<()>();
-    let router = app(state);
+    // The client's address reaches handlers (sign-in limits are keyed on it).
+    let router = app(state).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {

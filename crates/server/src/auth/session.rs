@@ -107,21 +107,36 @@ pub async fn issue(state: &AppState, conn: &mut PgConnection, user_id: Uuid) -> 
 }
 
 /// Exchanges a refresh token for a new session token pair. A revoked token presented
-/// again means it leaked or was replayed: its session ends.
+/// again means it leaked or was replayed: its session ends — unless it is the parent of the
+/// session's current token and was rotated within the reuse interval (two clients of one
+/// session refreshing together, or a response lost on the way): then, as GoTrue does, the
+/// session goes on, with a fresh token of its own (only hashes are stored, so the current
+/// token itself cannot be handed out again).
 pub async fn rotate(state: &AppState, conn: &mut PgConnection, refresh_token: &str) -> Result<Value> {
-    let row: Option<(i64, Uuid, Uuid, bool)> = sqlx::query_as(
-        "select id, user_id, session_id, revoked from auth.refresh_tokens where token_hash = $1 for update",
+    let row: Option<(i64, Uuid, Uuid, bool, bool)> = sqlx::query_as(
+        "select t.id, t.user_id, t.session_id, t.revoked,
+                t.revoked and t.updated_at > now() - make_interval(secs => $2)
+                  and exists (select 1 from auth.refresh_tokens c
+                               where c.session_id = t.session_id and c.parent = t.token_hash and not c.revoked)
+           from auth.refresh_tokens t where t.token_hash = $1 for update",
     )
     .bind(token_hash(refresh_token))
+    .bind(state.config.auth.refresh_reuse_interval.as_secs_f64())
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((id, user_id, session_id, revoked)) = row else {
+    let Some((id, user_id, session_id, revoked, within_reuse_interval)) = row else {
         return Err(Error::auth(
             StatusCode::BAD_REQUEST,
             "refresh_token_not_found",
             "Invalid Refresh Token: Refresh Token Not Found",
         ));
     };
+    if within_reuse_interval {
+        sqlx::query("update auth.sessions set updated_at = now() where id = $1").bind(session_id).execute(&mut *conn).await?;
+        let sibling = store_refresh_token(conn, user_id, session_id, Some(refresh_token)).await?;
+        let user = user_json(conn, user_id).await?.ok_or_else(|| Error::Internal("user vanished".into()))?;
+        return Ok(session_json(state, user, session_id, sibling));
+    }
     if revoked {
         sqlx::query("delete from auth.sessions where id = $1").bind(session_id).execute(&mut *conn).await?;
         return Err(Error::auth(StatusCode::BAD_REQUEST, "refresh_token_already_used", "Invalid Refresh Token: Already Used"));

@@ -62,6 +62,19 @@ pub struct Limits {
     /// Frames a socket may send per second; past it, its channels are closed with
     /// Supabase's "Too many messages per second".
     pub messages_per_second: u32,
+    /// `postgres_changes` bindings in one join.
+    pub bindings_per_join: usize,
+    /// `postgres_changes` bindings over all of a socket's channels.
+    pub bindings_per_socket: usize,
+    /// Distinct filters on this process that cannot be looked up by value (`neq`, `lt`,
+    /// `gt`, …) and so are tested against every change of their table.
+    pub scanned_filters: usize,
+    /// Largest presence `track` payload, as JSON text.
+    pub max_track_bytes: usize,
+    /// A write to a socket that takes longer than this closes it (the client is not reading).
+    pub send_timeout: Duration,
+    /// Messages in one `POST /realtime/v1/api/broadcast`.
+    pub api_broadcast_messages: usize,
 }
 
 impl Default for Limits {
@@ -73,6 +86,12 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(60),
             socket_queue: 1024,
             messages_per_second: 2500,
+            bindings_per_join: 10,
+            bindings_per_socket: 100,
+            scanned_filters: 1000,
+            max_track_bytes: 8 * 1024,
+            send_timeout: Duration::from_secs(10),
+            api_broadcast_messages: 100,
         }
     }
 }
@@ -99,7 +118,7 @@ pub struct Realtime {
 impl Realtime {
     /// Loads the publication, LISTENs (before anything is served, so no change committed
     /// after a join reply can be missed) and starts the gateway's tasks.
-    pub async fn start(pool: PgPool, keys: Keys) -> Result<Arc<Realtime>, sqlx::Error> {
+    pub async fn start(pool: PgPool, keys: Keys, limits: Limits) -> Result<Arc<Realtime>, sqlx::Error> {
         let publication = Publication::load(&pool).await?;
         let node = Uuid::new_v4();
         let (relay, publisher) = PgRelay::new(node, pool.clone());
@@ -112,7 +131,7 @@ impl Realtime {
             keys,
             hub: Hub::default(),
             publication,
-            limits: Limits::default(),
+            limits,
             relay: Box::new(relay),
             peers: Mutex::new(HashMap::new()),
             next_socket: AtomicU64::new(1),
