@@ -16,12 +16,16 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 use uuid::Uuid;
 use werkfunk_core::outbox::EntryState;
-use werkfunk_core::{Engine, Event, MessageView, SendState, ServerConfig};
+use werkfunk_core::{ConversationKind, Engine, Event, Message, Role, SendState, ServerConfig};
 
 /// How long `send` may try before it reports `queued`.
 const SEND_ATTEMPT: Duration = Duration::from_secs(5);
 /// The bound of one `sync` pass over the outbox.
 const SYNC_DELIVERY: Duration = Duration::from_secs(600);
+/// How long a reading command waits for the server before it shows the cache as it is.
+const FRESHEN: Duration = Duration::from_secs(3);
+/// How long `login` may catch up.
+const LOGIN_CATCH_UP: Duration = Duration::from_secs(30);
 
 const EXIT_ERROR: u8 = 1;
 const EXIT_FAILED: u8 = 3;
@@ -128,7 +132,7 @@ impl Out {
         }
     }
 
-    fn message(&self, m: &MessageView) {
+    fn message(&self, m: &Message) {
         self.print(
             json!({
                 "id": m.id,
@@ -137,15 +141,54 @@ impl Out {
                 "content": m.content,
                 "created_at": m.created_at,
                 "state": m.state,
+                "sender_name": m.sender_name,
                 "edited": m.edited,
                 "deleted": m.deleted,
-                "error": m.error,
+                "error": m.error.as_ref().map(|e| format!("{} ({})", e.message, e.code)),
             }),
             || {
                 let text = if m.deleted { "(gelöscht)".to_owned() } else { m.content.clone() };
-                format!("{} {} [{}] {}: {}", m.created_at.format("%Y-%m-%d %H:%M:%S"), m.id, m.state.as_str(), m.sender_id, text)
+                let edited = if m.edited { " (bearbeitet)" } else { "" };
+                let state = match (&m.error, m.state) {
+                    (Some(e), _) => format!(" [failed: {} ({})]", e.message, e.code),
+                    (None, SendState::Sent) => String::new(),
+                    (None, s) => format!(" [{}]", s.as_str()),
+                };
+                format!(
+                    "{} {}: {text}{edited}{state}  ({})",
+                    local_time(m.created_at),
+                    name_or_id(&m.sender_name, m.sender_id),
+                    m.id
+                )
             },
         );
+    }
+}
+
+/// A time as the user's clock shows it.
+fn local_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string()
+}
+
+fn name_or_id(name: &str, id: Uuid) -> String {
+    if name.is_empty() {
+        id.to_string()
+    } else {
+        name.to_owned()
+    }
+}
+
+/// Before a reading command: deliver what is queued and catch up, if the server answers
+/// within [`FRESHEN`]; otherwise say so and show the cache.
+async fn freshen(engine: &Engine) {
+    let pass = async {
+        engine.deliver_all(Instant::now() + FRESHEN).await?;
+        engine.catch_up().await
+    };
+    match tokio::time::timeout(FRESHEN, pass).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => eprintln!("werkfunk-cli: showing the local cache: could not update from the server ({}) [{}]", e, e.code()),
+        Err(_) => eprintln!("werkfunk-cli: showing the local cache: the server did not answer within {} s", FRESHEN.as_secs()),
     }
 }
 
@@ -191,16 +234,28 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
 
     match cli.command {
         Command::Signup { email, password, name, role } => {
-            let engine = Engine::sign_up(&profile, &server()?, &email, &password, &name, &role).await?;
+            let role: Role = role.parse()?;
+            let engine = Engine::sign_up(&profile, &server()?, &email, &password, &name, role).await?;
             out.print(json!({"user_id": engine.user_id(), "email": email}), || engine.user_id().to_string());
         }
         Command::Login { email, password } => {
             let engine = Engine::sign_in(&profile, &server()?, &email, &password).await?;
-            out.print(json!({"user_id": engine.user_id(), "email": email}), || engine.user_id().to_string());
+            // Signed in: fetch what there is, so the next command has something to show.
+            match tokio::time::timeout(LOGIN_CATCH_UP, engine.catch_up()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    eprintln!("werkfunk-cli: signed in, but the first sync failed ({e}) [{}]; run `sync` later", e.code())
+                }
+                Err(_) => eprintln!("werkfunk-cli: signed in; the first sync is taking long, run `sync` to finish it"),
+            }
+            let name = engine.profile().await.map(|p| p.full_name).unwrap_or_default();
+            out.print(json!({"user_id": engine.user_id(), "email": email}), || {
+                format!("signed in as {} ({})", name_or_id(&name, engine.user_id()), engine.user_id())
+            });
         }
         Command::Logout => {
             match Engine::open(&profile, &server()?).await {
-                Ok(engine) => engine.sign_out().await?,
+                Ok(engine) => engine.sign_out(false).await?,
                 Err(werkfunk_core::Error::Session(_)) => werkfunk_core::session::forget_local(&profile).await?,
                 Err(e) => return Err(e.into()),
             }
@@ -209,38 +264,64 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::People { query } => {
             let engine = open().await?;
             for p in engine.people(&query).await? {
-                out.print(json!({"id": p.id, "name": p.full_name, "role": p.role}), || format!("{} {} ({})", p.id, p.full_name, p.role));
+                out.print(json!({"id": p.id, "name": p.full_name, "role": p.role}), || {
+                    format!("{} ({})  {}", p.full_name, p.role, p.id)
+                });
             }
         }
         Command::Conversations => {
             let engine = open().await?;
-            for c in engine.conversations()? {
+            freshen(&engine).await;
+            for c in engine.conversations().await? {
                 out.print(
                     json!({
                         "conversation_id": c.id, "type": c.kind, "title": c.title, "unread_count": c.unread_count,
-                        "last_message": c.last_message, "last_message_at": c.last_message_at, "left": c.left,
+                        "last_message": c.last_message.as_ref().map(|m| m.content.clone()),
+                        "last_message_at": c.last_message.as_ref().map(|m| m.created_at),
+                        "last_sender_name": c.last_message.as_ref().map(|m| m.sender_name.clone()),
+                        "partner_id": c.partner_id, "unsent_count": c.unsent_count, "muted": c.muted, "left": c.left,
                     }),
                     || {
-                        let title = c.title.clone().unwrap_or_else(|| c.kind.clone());
-                        format!("{} {} ({} ungelesen){}", c.id, title, c.unread_count, if c.left { " [verlassen]" } else { "" })
+                        let mut line = format!("{} [{}]", c.title, c.kind);
+                        if c.unread_count > 0 {
+                            line.push_str(&format!(" — {} ungelesen", c.unread_count));
+                        }
+                        if c.unsent_count > 0 {
+                            line.push_str(&format!(" — {} nicht gesendet", c.unsent_count));
+                        }
+                        if c.left {
+                            line.push_str(" [verlassen]");
+                        }
+                        if let Some(m) = &c.last_message {
+                            let text = if m.deleted { "(gelöscht)" } else { m.content.as_str() };
+                            let preview: String = text.chars().take(60).collect();
+                            line.push_str(&format!(
+                                "\n    {} {}: {preview}",
+                                local_time(m.created_at),
+                                name_or_id(&m.sender_name, m.sender_id)
+                            ));
+                        }
+                        line.push_str(&format!("\n    id {}", c.id));
+                        line
                     },
                 );
             }
         }
         Command::New { kind, with, title } => {
             let engine = open().await?;
-            let id = engine.create_conversation(&kind, &with, title.as_deref()).await?;
+            let kind: ConversationKind = kind.parse()?;
+            let id = engine.create_conversation(kind, &with, title.as_deref()).await?;
             out.print(json!({"conversation_id": id}), || id.to_string());
         }
         Command::Send { conversation, text } => {
             let engine = open().await?;
-            let id = engine.send(conversation, &text)?;
+            let id = engine.send(conversation, &text).await?;
             let outcome = engine.deliver(conversation, Instant::now() + SEND_ATTEMPT).await;
             if let Err(e) = &outcome {
                 // Queued is a fine answer: the message is safe and goes out with the next sync.
                 tracing::warn!(error = %e, "delivery attempt failed; the message stays queued");
             }
-            let (state, error) = engine.message_state(id)?.unwrap_or((SendState::Queued, None));
+            let (state, error) = engine.message_state(id).await?.unwrap_or((SendState::Queued, None));
             let state = if state == SendState::Sending { SendState::Queued } else { state };
             out.print(json!({"message_id": id, "state": state, "error": error}), || match &error {
                 Some(e) if state == SendState::Failed => format!("{id} failed: {e}"),
@@ -257,7 +338,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 tracing::info!(%conversation, ?outcome, "outbox pass");
             }
             let report = engine.catch_up().await?;
-            let entries = engine.outbox().entries()?;
+            let entries = engine.outbox_entries().await?;
             let failed = entries.iter().filter(|e| e.state == EntryState::Failed).count();
             let queued = entries.len() - failed;
             out.print(
@@ -270,14 +351,16 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::History { conversation, limit } => {
             let engine = open().await?;
-            for m in engine.timeline(conversation, None, limit)? {
+            freshen(&engine).await;
+            for m in engine.timeline(conversation, limit).await? {
                 out.message(&m);
             }
         }
         Command::Search { query, limit } => {
             let engine = open().await?;
-            for m in engine.search(&query, limit)? {
-                out.message(&m);
+            freshen(&engine).await;
+            for hit in engine.search(&query, limit).await? {
+                out.message(&hit.message);
             }
         }
         Command::Watch => {
@@ -313,7 +396,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Outbox => {
             let engine = open().await?;
-            for e in engine.outbox().entries()? {
+            for e in engine.outbox_entries().await? {
                 out.print(
                     json!({
                         "entry_id": e.id, "conversation_id": e.conversation_id, "op": e.op, "message_id": e.message_id,
@@ -329,13 +412,13 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Retry { entry } => {
             let engine = open().await?;
-            engine.outbox().retry(entry)?;
-            let conversation = engine.outbox().entry(entry)?.map(|e| e.conversation_id);
+            let conversation = engine.retry_entry(entry).await?.map(|e| e.conversation_id);
             if let Some(c) = conversation {
                 let _ = engine.deliver(c, Instant::now() + SEND_ATTEMPT).await;
             }
-            let state = match engine.outbox().entry(entry)? {
-                Some(e) => engine.outbox().state_of(&e),
+            let state = match engine.outbox_entries().await?.into_iter().find(|e| e.id == entry) {
+                Some(e) if e.state == EntryState::Failed => SendState::Failed,
+                Some(_) => SendState::Queued,
                 None => SendState::Sent,
             };
             out.print(json!({"entry_id": entry, "state": state}), || format!("{entry} {}", state.as_str()));
@@ -345,37 +428,30 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Discard { entry } => {
             let engine = open().await?;
-            engine.outbox().discard(entry)?;
+            engine.discard_entry(entry).await?;
             out.print(json!({"entry_id": entry, "discarded": true}), || format!("{entry} discarded"));
         }
         Command::Edit { message, text } => {
             let engine = open().await?;
-            let entry = engine.outbox().edit(message, &text)?;
-            let conversation = engine.outbox().entry(entry)?.map(|e| e.conversation_id);
-            if let Some(c) = conversation {
-                let _ = engine.deliver(c, Instant::now() + SEND_ATTEMPT).await;
-            }
-            out.print(json!({"message_id": message, "entry_id": entry}), || format!("{message} edited"));
+            engine.edit_message(message, &text).await?;
+            deliver_message(&engine, message).await?;
+            out.print(json!({"message_id": message, "edited": true}), || format!("{message} edited"));
         }
         Command::Delete { message } => {
             let engine = open().await?;
-            let entry = engine.outbox().delete(message)?;
-            let conversation = match entry {
-                Some(e) => engine.outbox().entry(e)?.map(|e| e.conversation_id),
-                None => None,
-            };
-            if let Some(c) = conversation {
-                let _ = engine.deliver(c, Instant::now() + SEND_ATTEMPT).await;
-            }
-            out.print(json!({"message_id": message, "entry_id": entry}), || format!("{message} deleted"));
+            engine.delete_message(message).await?;
+            deliver_message(&engine, message).await?;
+            out.print(json!({"message_id": message, "deleted": true}), || format!("{message} deleted"));
         }
         Command::Read { conversation } => {
             let engine = open().await?;
-            let entry = engine.mark_read(conversation)?;
+            engine.mark_read(conversation).await?;
             let _ = engine.deliver(conversation, Instant::now() + SEND_ATTEMPT).await;
-            out.print(json!({"conversation_id": conversation, "entry_id": entry}), || format!("{conversation} read"));
+            out.print(json!({"conversation_id": conversation, "read": true}), || format!("{conversation} read"));
         }
         Command::Repair => {
+            // Not while another process uses the profile.
+            let _lock = werkfunk_core::lock::ProfileLock::acquire(&profile)?;
             let Some(account) = werkfunk_core::session::Session::account_in(&profile)? else {
                 bail!("nobody is signed in with this profile");
             };
@@ -388,6 +464,16 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// One bounded delivery attempt for the conversation a message's queued change is in.
+async fn deliver_message(engine: &Engine, message: Uuid) -> anyhow::Result<()> {
+    let conversation =
+        engine.outbox_entries().await?.into_iter().find(|e| e.message_id == Some(message)).map(|e| e.conversation_id);
+    if let Some(c) = conversation {
+        let _ = engine.deliver(c, Instant::now() + SEND_ATTEMPT).await;
+    }
+    Ok(())
 }
 
 fn print_event(out: &Out, event: &Event) {

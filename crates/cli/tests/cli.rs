@@ -66,6 +66,7 @@ impl Client {
             .env("WERKFUNK_URL", &self.url)
             .env("WERKFUNK_ANON_KEY", &self.anon_key)
             .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .env("WERKFUNK_SECRET_STORE", "file")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -125,11 +126,24 @@ async fn signup_new_send_history_and_search() {
     let a = Client::new(&server);
     let b = Client::new(&server);
     let ra = a
-        .run(&["signup", "--email", "meister@werkfunk.test", "--password", "Sicheres-Passwort-1", "--name", "Meister Müller", "--role", "tradesperson"])
+        .run(&[
+            "signup",
+            "--email",
+            "meister@werkfunk.test",
+            "--password",
+            "Sicheres-Passwort-1",
+            "--name",
+            "Meister Müller",
+            "--role",
+            "tradesperson",
+        ])
         .await
         .ok();
     let a_id: Uuid = ra.one()["user_id"].as_str().unwrap().parse().unwrap();
-    let rb = b.run(&["signup", "--email", "kundin@werkfunk.test", "--password", "Sicheres-Passwort-1", "--name", "Kundin Schmidt"]).await.ok();
+    let rb = b
+        .run(&["signup", "--email", "kundin@werkfunk.test", "--password", "Sicheres-Passwort-1", "--name", "Kundin Schmidt"])
+        .await
+        .ok();
     let b_id: Uuid = rb.one()["user_id"].as_str().unwrap().parse().unwrap();
 
     // The session is kept in a user-only file (no keyring here), never on stdout.
@@ -266,7 +280,7 @@ async fn kill_9_in_the_middle_of_a_drain_loses_and_duplicates_nothing() {
         let config = werkfunk_core::ServerConfig { url: a.url.clone(), anon_key: a.anon_key.clone() };
         let engine = werkfunk_core::Engine::open(a.profile(), &config).await.unwrap();
         for i in 0..200 {
-            engine.send(conv, &format!("msg {i:03}")).unwrap();
+            engine.send(conv, &format!("msg {i:03}")).await.unwrap();
         }
     }
     let server = TestServer::start_on(db, |_| {}).await;

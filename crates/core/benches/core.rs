@@ -22,10 +22,46 @@ use werkfunk_protocol::rows;
 use werkfunk_testkit::TestServer;
 
 const WORDS: &[&str] = &[
-    "Fliesen", "Fließenleger", "Bad", "Küche", "Termin", "morgen", "Angebot", "Rechnung", "Heizung", "Dach",
-    "Ziegel", "Estrich", "Maler", "Fenster", "Tür", "Boden", "Parkett", "Wasserhahn", "Dusche", "Armatur",
-    "Material", "Lieferung", "Baustelle", "Gerüst", "Kostenvoranschlag", "Mittwoch", "Freitag", "Uhr", "kommen", "später",
-    "Handwerker", "Elektriker", "Steckdose", "Leitung", "Wand", "Decke", "Farbe", "weiß", "grau", "Silikon",
+    "Fliesen",
+    "Fließenleger",
+    "Bad",
+    "Küche",
+    "Termin",
+    "morgen",
+    "Angebot",
+    "Rechnung",
+    "Heizung",
+    "Dach",
+    "Ziegel",
+    "Estrich",
+    "Maler",
+    "Fenster",
+    "Tür",
+    "Boden",
+    "Parkett",
+    "Wasserhahn",
+    "Dusche",
+    "Armatur",
+    "Material",
+    "Lieferung",
+    "Baustelle",
+    "Gerüst",
+    "Kostenvoranschlag",
+    "Mittwoch",
+    "Freitag",
+    "Uhr",
+    "kommen",
+    "später",
+    "Handwerker",
+    "Elektriker",
+    "Steckdose",
+    "Leitung",
+    "Wand",
+    "Decke",
+    "Farbe",
+    "weiß",
+    "grau",
+    "Silikon",
 ];
 
 fn quick() -> bool {
@@ -173,7 +209,7 @@ async fn drain() -> Row {
     let dir = tempfile::tempdir().unwrap();
     let a = engine(&server, &alice.email, &alice.password, dir.path()).await;
     for i in 0..n {
-        a.send(conv, &format!("Nachricht {i}")).unwrap();
+        a.send(conv, &format!("Nachricht {i}")).await.unwrap();
     }
     let t = Instant::now();
     let outcome = a.deliver(conv, tokio::time::Instant::now() + Duration::from_secs(600)).await.unwrap();

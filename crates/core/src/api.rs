@@ -43,6 +43,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Network(_) => "network",
+            ApiError::Auth { code, .. } if code == "invalid_credentials" => "invalid_credentials",
             ApiError::Rest { status: 401, .. } | ApiError::Auth { status: 401, .. } => "unauthorized",
             e if e.is_transient() => "server_unavailable",
             ApiError::Rest { .. } => "server_refused",
@@ -55,9 +56,7 @@ impl ApiError {
     pub fn is_transient(&self) -> bool {
         match self {
             ApiError::Network(_) => true,
-            ApiError::Rest { status, .. } | ApiError::Auth { status, .. } => {
-                *status >= 500 || *status == 429 || *status == 408
-            }
+            ApiError::Rest { status, .. } | ApiError::Auth { status, .. } => *status >= 500 || *status == 429 || *status == 408,
             ApiError::Decode(_) => false,
         }
     }
@@ -166,6 +165,11 @@ impl Api {
     /// `POST /auth/v1/logout` (revokes the refresh tokens of this session).
     pub async fn logout(&self, access_token: &str) -> Result<(), ApiError> {
         self.auth_call::<Value>(self.request(Method::POST, "/auth/v1/logout?scope=local", Some(access_token))).await.map(|_| ())
+    }
+
+    /// `PUT /auth/v1/user` (new password, metadata) as the user of `access_token`.
+    pub async fn update_user(&self, access_token: &str, body: &auth::UserUpdate) -> Result<auth::User, ApiError> {
+        self.auth_call(self.request(Method::PUT, "/auth/v1/user", Some(access_token)).json(body)).await
     }
 
     /// A `/rest/v1` call; the answer's JSON (`Null` for an empty body).

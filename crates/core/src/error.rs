@@ -24,6 +24,15 @@ pub enum Error {
     /// The thing asked for is not in the cache (nor, where asked, on the server).
     #[error("{0} not found")]
     NotFound(String),
+    /// The command needs the server now and cannot be queued; the server is not reachable.
+    #[error("this needs a connection to the server, and there is none right now ({0})")]
+    Offline(String),
+    /// Another process (a second app window, `werkfunk-cli`) has this profile open.
+    #[error("the profile {} is in use by another Werkfunk process", profile.display())]
+    ProfileInUse { profile: std::path::PathBuf },
+    /// The engine is shutting down; the command did not run.
+    #[error("the engine is shutting down")]
+    Stopped,
 }
 
 impl Error {
@@ -35,10 +44,21 @@ impl Error {
             Error::Session(e) => e.code(),
             Error::Invalid(_) => "invalid_input",
             Error::NotFound(_) => "not_found",
+            Error::Offline(_) => "offline",
+            Error::ProfileInUse { .. } => "profile_in_use",
+            Error::Stopped => "stopped",
         }
     }
 
     pub(crate) fn invalid(msg: impl Into<String>) -> Error {
         Error::Invalid(msg.into())
+    }
+
+    /// For commands that need the server now: "cannot reach it" becomes [`Error::Offline`].
+    pub(crate) fn offline_if_unreachable(self) -> Error {
+        match self {
+            Error::Api(e) if e.is_transient() => Error::Offline(e.to_string()),
+            other => other,
+        }
     }
 }

@@ -12,12 +12,16 @@ use uuid::Uuid;
 
 use crate::outbox::SendState;
 use crate::realtime::Connectivity;
+use crate::view::Settings;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// A conversation's row, members or unread count changed (or it appeared / was left).
     ConversationChanged { conversation_id: Uuid },
+    /// The list as a whole changed (a conversation appeared, was left, or the order moved):
+    /// re-read `conversations()`.
+    ConversationsChanged {},
     /// A message was inserted, edited or deleted in the cache (or its local echo appeared).
     MessageUpserted { conversation_id: Uuid, message_id: Uuid },
     /// An outbox entry changed state; `state` is the send state of the message it concerns.
@@ -29,20 +33,39 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
-    /// Who is online in a conversation.
-    Presence { conversation_id: Uuid, online: Vec<Uuid> },
+    /// Who is online now: every user the engine watches (partners of direct conversations,
+    /// members of the open one), sorted.
+    Presence { online: Vec<Uuid> },
     /// Who is typing in a conversation.
     Typing { conversation_id: Uuid, typing: Vec<Uuid> },
     /// A realtime channel became subscribed (changes flow) or was lost (it is being rejoined).
     Channel { topic: String, subscribed: bool },
     /// The connection to the server changed.
     Connectivity { state: Connectivity },
-    /// A message deserves an OS notification (see [`crate::notify`]).
-    Notification { conversation_id: Uuid, message_id: Uuid, sender_id: Uuid, title: String, body: String, count: u32 },
+    /// A message (or a catch-up's messages, `count` of them) deserves an OS notification
+    /// (see [`crate::notify`]); `sound` says whether to play the sound with it.
+    Notification {
+        conversation_id: Uuid,
+        message_id: Uuid,
+        sender_id: Uuid,
+        title: String,
+        body: String,
+        count: u32,
+        sound: bool,
+    },
+    /// The bell's count: unread notifications.
+    NotificationCount { unread: u32 },
+    /// Who is in a conversation, or their roles, changed.
+    MembersChanged { conversation_id: Uuid },
+    /// A profile changed (the user's own after `update_profile`).
+    ProfileChanged { user_id: Uuid },
+    /// The device settings changed.
+    SettingsChanged { settings: Settings },
     /// A catch-up pass finished.
     Synced { at: DateTime<Utc>, messages: usize },
-    /// The session ended (refresh refused): the front end should ask to sign in again.
-    SignedOut,
+    /// The session ended (refresh refused, or signed out): the front end should ask to sign
+    /// in again.
+    SignedOut {},
 }
 
 /// The engine's event bus. Cheap to clone.
@@ -69,5 +92,13 @@ impl Events {
     /// Publishes; nobody listening is fine.
     pub fn emit(&self, event: Event) {
         let _ = self.tx.send(event);
+    }
+
+    /// Publishes the bell's count as the cache has it now (blocking: a store read).
+    pub(crate) fn notification_count(&self, store: &crate::store::Store) {
+        match store.unread_notifications() {
+            Ok(unread) => self.emit(Event::NotificationCount { unread }),
+            Err(e) => tracing::warn!(error = %e, "cannot count unread notifications"),
+        }
     }
 }

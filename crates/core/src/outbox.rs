@@ -6,7 +6,9 @@
 //! # Entries and states
 //!
 //! An [`Entry`] is one request: [`Op::Send`] (a new message), [`Op::Edit`], [`Op::Delete`]
-//! (soft delete) or [`Op::Read`] (move `last_read_at`). Its id is a UUIDv7 generated here;
+//! (soft delete), [`Op::Read`] (move `last_read_at`) or [`Op::NotificationRead`] (one
+//! notification, or all up to a time; these queue under the nil conversation id, so a
+//! failed message never holds back the bell). Its id is a UUIDv7 generated here;
 //! for a send it is also the message's id, which makes the server insert idempotent.
 //! Persisted states ([`EntryState`]):
 //!
@@ -87,7 +89,11 @@ pub enum Op {
     Edit,
     Delete,
     Read,
+    NotificationRead,
 }
+
+/// The queue of entries that belong to no conversation (notification reads).
+pub const ACCOUNT_QUEUE: Uuid = Uuid::nil();
 
 impl Op {
     fn as_str(self) -> &'static str {
@@ -96,6 +102,7 @@ impl Op {
             Op::Edit => "edit",
             Op::Delete => "delete",
             Op::Read => "read",
+            Op::NotificationRead => "notification_read",
         }
     }
 
@@ -105,6 +112,7 @@ impl Op {
             "edit" => Op::Edit,
             "delete" => Op::Delete,
             "read" => Op::Read,
+            "notification_read" => Op::NotificationRead,
             other => return Err(store::StoreError::Malformed(format!("outbox op {other:?}"))),
         })
     }
@@ -326,6 +334,14 @@ impl Outbox {
             .pop())
     }
 
+    /// The entries (send, edit, delete) that concern one message, in order.
+    pub fn entries_for_message(&self, message: Uuid) -> Result<Vec<Entry>> {
+        self.query(
+            &format!("select {ENTRY_COLUMNS} from local.outbox where message_id = ?1 order by seq"),
+            params![message.to_string()],
+        )
+    }
+
     fn query(&self, sql: &str, p: &[&dyn rusqlite::ToSql]) -> Result<Vec<Entry>> {
         let raw = self.store.read(|c| {
             let mut s = c.prepare_cached(sql)?;
@@ -349,7 +365,9 @@ impl Outbox {
     pub fn state_of(&self, entry: &Entry) -> SendState {
         match entry.state {
             EntryState::Failed => SendState::Failed,
-            EntryState::Queued if self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).contains(&entry.id) => SendState::Sending,
+            EntryState::Queued if self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).contains(&entry.id) => {
+                SendState::Sending
+            }
             EntryState::Queued => SendState::Queued,
         }
     }
@@ -379,7 +397,13 @@ impl Outbox {
     }
 
     fn emit(&self, entry: Uuid, conversation: Uuid, message: Option<Uuid>, state: SendState, error: Option<String>) {
-        self.events.emit(Event::OutboxChanged { entry_id: entry, conversation_id: conversation, message_id: message, state, error });
+        self.events.emit(Event::OutboxChanged {
+            entry_id: entry,
+            conversation_id: conversation,
+            message_id: message,
+            state,
+            error,
+        });
     }
 
     /// Queues a new message; returns its id (a UUIDv7) once it is persisted. Clears the draft.
@@ -488,6 +512,7 @@ impl Outbox {
         // notifications read.
         self.store.set_unread(conversation, 0)?;
         self.store.mark_conversation_notifications_read(conversation)?;
+        self.events.notification_count(&self.store);
         self.store.write(|tx| {
             tx.execute(
                 "update members set last_read_at = max(last_read_at, ?3) where conversation_id = ?1 and user_id = ?2",
@@ -496,6 +521,26 @@ impl Outbox {
         })?;
         self.events.emit(Event::ConversationChanged { conversation_id: conversation });
         self.wake(conversation);
+        Ok(id)
+    }
+
+    /// Marks one notification read (`Some(id)`), or all created up to `until` (`None`):
+    /// at once in the cache, on the server through the account queue (works offline).
+    pub fn mark_notifications_read(&self, notification: Option<Uuid>, until: DateTime<Utc>) -> Result<Uuid> {
+        let body = match notification {
+            Some(id) => json!({"id": id}),
+            None => json!({"until": ts(until)}),
+        };
+        let id = Uuid::now_v7();
+        self.insert(ACCOUNT_QUEUE, Op::NotificationRead, None, &body, id, false)?;
+        match notification {
+            Some(n) => {
+                self.store.mark_notification_read(n)?;
+            }
+            None => self.store.mark_notifications_read_until(until)?,
+        }
+        self.events.notification_count(&self.store);
+        self.wake(ACCOUNT_QUEUE);
         Ok(id)
     }
 
@@ -545,12 +590,19 @@ impl Outbox {
 
     /// Tries the head entry of `conversation` once.
     pub async fn attempt(&self, conversation: Uuid) -> Result<Attempt> {
-        let head = self
-            .query(
-                &format!("select {ENTRY_COLUMNS} from local.outbox where conversation_id = ?1 order by seq limit 1"),
-                params![conversation.to_string()],
-            )?
-            .pop();
+        let me = self.me.upgrade().ok_or(Error::Stopped)?;
+        let head = supervisor::blocking({
+            let me = me.clone();
+            move || {
+                Ok(me
+                    .query(
+                        &format!("select {ENTRY_COLUMNS} from local.outbox where conversation_id = ?1 order by seq limit 1"),
+                        params![conversation.to_string()],
+                    )?
+                    .pop())
+            }
+        })
+        .await?;
         let Some(entry) = head else { return Ok(Attempt::Empty) };
         if entry.state == EntryState::Failed {
             return Ok(Attempt::Blocked { entry: entry.id });
@@ -565,20 +617,24 @@ impl Outbox {
         match delivery {
             Ok(Delivery::Confirmed(message, member)) => {
                 let removed_id = entry.id.to_string();
-                let changed = self.store.write(|tx| {
-                    let changed = match &message {
-                        Some(m) => store::upsert_messages_tx(tx, std::slice::from_ref(&**m))?,
-                        None => Vec::new(),
-                    };
-                    if let Some(m) = &member {
-                        tx.execute(
+                let store = self.store.clone();
+                let changed = supervisor::blocking(move || {
+                    Ok(store.write(|tx| {
+                        let changed = match &message {
+                            Some(m) => store::upsert_messages_tx(tx, std::slice::from_ref(&**m))?,
+                            None => Vec::new(),
+                        };
+                        if let Some(m) = &member {
+                            tx.execute(
                             "update members set last_read_at = max(last_read_at, ?3) where conversation_id = ?1 and user_id = ?2",
                             params![m.conversation_id.to_string(), m.user_id.to_string(), ts(m.last_read_at)],
                         )?;
-                    }
-                    tx.execute("delete from local.outbox where id = ?1", [&removed_id])?;
-                    Ok(changed)
-                })?;
+                        }
+                        tx.execute("delete from local.outbox where id = ?1", [&removed_id])?;
+                        Ok(changed)
+                    })?)
+                })
+                .await?;
                 self.emit(entry.id, conversation, entry.message_id, SendState::Sent, None);
                 for id in changed {
                     self.events.emit(Event::MessageUpserted { conversation_id: conversation, message_id: id });
@@ -586,20 +642,26 @@ impl Outbox {
                 Ok(Attempt::Done { entry: entry.id })
             }
             Ok(Delivery::Transient(error)) => {
-                self.store.write(|tx| {
-                    tx.execute("update local.outbox set attempts = attempts + 1 where id = ?1", [entry.id.to_string()])
-                })?;
+                let (store, id) = (self.store.clone(), entry.id.to_string());
+                supervisor::blocking(move || {
+                    Ok(store.write(|tx| tx.execute("update local.outbox set attempts = attempts + 1 where id = ?1", [id]))?)
+                })
+                .await?;
                 self.emit(entry.id, conversation, entry.message_id, SendState::Queued, Some(error.clone()));
                 Ok(Attempt::Transient { entry: entry.id, error })
             }
             Ok(Delivery::Refused(failure)) => {
-                self.store.write(|tx| {
-                    tx.execute(
-                        "update local.outbox set state = 'failed', attempts = attempts + 1, error_code = ?2, error_message = ?3
-                         where id = ?1",
-                        params![entry.id.to_string(), failure.code, failure.message],
-                    )
-                })?;
+                let (store, id, f) = (self.store.clone(), entry.id.to_string(), failure.clone());
+                supervisor::blocking(move || {
+                    Ok(store.write(|tx| {
+                        tx.execute(
+                            "update local.outbox set state = 'failed', attempts = attempts + 1, error_code = ?2, error_message = ?3
+                             where id = ?1",
+                            params![id, f.code, f.message],
+                        )
+                    })?)
+                })
+                .await?;
                 tracing::warn!(entry = %entry.id, code = %failure.code, "outbox entry refused for good");
                 self.emit(entry.id, conversation, entry.message_id, SendState::Failed, Some(failure.to_string()));
                 Ok(Attempt::Failed { entry: entry.id, failure })
@@ -665,6 +727,41 @@ impl Outbox {
                     })
                     .await
             }
+            Op::NotificationRead => {
+                let filter: Vec<(&str, String)> = match (entry.body.get("id"), entry.body.get("until")) {
+                    (Some(id), _) => vec![("id", format!("eq.{}", id.as_str().unwrap_or_default()))],
+                    (None, Some(until)) => {
+                        vec![("read", "is.false".into()), ("created_at", format!("lte.{}", until.as_str().unwrap_or_default()))]
+                    }
+                    _ => return Ok(Delivery::Confirmed(None, None)),
+                };
+                let done = self
+                    .session
+                    .call(|t| {
+                        let (api, filter) = (api.clone(), filter.clone());
+                        async move {
+                            let mut query = filter;
+                            query.push(("select", "id".into()));
+                            api.rest(
+                                Method::PATCH,
+                                "/notifications",
+                                &t,
+                                &query,
+                                Some("return=representation"),
+                                Some(&json!({"read": true})),
+                            )
+                            .await
+                        }
+                    })
+                    .await;
+                return Ok(match done {
+                    // No row: already read, or gone — either way there is nothing left to do.
+                    Ok(_) => Delivery::Confirmed(None, None),
+                    Err(Error::Api(e)) if e.is_transient() || e.is_unauthorized() => Delivery::Transient(e.to_string()),
+                    Err(Error::Api(e)) => Delivery::Refused(failure_of(&e)),
+                    Err(e) => return Err(e),
+                });
+            }
             Op::Read => {
                 let body = json!({"last_read_at": entry.body.get("last_read_at")});
                 let conv = entry.conversation_id.to_string();
@@ -677,7 +774,11 @@ impl Outbox {
                                 Method::PATCH,
                                 "/conversation_members",
                                 &t,
-                                &[("conversation_id", format!("eq.{conv}")), ("user_id", format!("eq.{me}")), ("select", "*".into())],
+                                &[
+                                    ("conversation_id", format!("eq.{conv}")),
+                                    ("user_id", format!("eq.{me}")),
+                                    ("select", "*".into()),
+                                ],
                                 Some("return=representation"),
                                 Some(&body),
                             )
@@ -697,7 +798,11 @@ impl Outbox {
                                     Method::PATCH,
                                     "/notifications",
                                     &t,
-                                    &[("link", format!("eq./conversations/{conv}")), ("read", "is.false".into()), ("select", "id".into())],
+                                    &[
+                                        ("link", format!("eq./conversations/{conv}")),
+                                        ("read", "is.false".into()),
+                                        ("select", "id".into()),
+                                    ],
                                     Some("return=representation"),
                                     Some(&json!({"read": true})),
                                 )
@@ -725,7 +830,9 @@ impl Outbox {
             // Our membership row, or none: marking read where we are no longer a member is moot.
             return Ok(match refusal {
                 Some(e) => Delivery::Refused(failure_of(&e)),
-                None => Delivery::Confirmed(None, rows.into_iter().next().and_then(|r| serde_json::from_value(r).ok()).map(Box::new)),
+                None => {
+                    Delivery::Confirmed(None, rows.into_iter().next().and_then(|r| serde_json::from_value(r).ok()).map(Box::new))
+                }
             });
         }
         if let Some(row) = rows.into_iter().next() {
@@ -875,7 +982,7 @@ async fn worker(outbox: Arc<Outbox>, conversation: Uuid, notify: Arc<Notify>) {
                 }
             }
             Err(Error::Session(SessionError::Expired(_) | SessionError::SignedOut)) => {
-                outbox.events.emit(Event::SignedOut);
+                outbox.events.emit(Event::SignedOut {});
                 notify.notified().await;
             }
             Err(e) => {

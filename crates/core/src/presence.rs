@@ -6,7 +6,7 @@
 //! sign of life, even if the server still lists it. Keys are user ids; each key may have
 //! several metas (one per device), and a user is online while any meta is fresh.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -24,9 +24,11 @@ pub struct Roster {
 }
 
 fn metas(v: &Value) -> impl Iterator<Item = String> + '_ {
-    v.get("metas").and_then(Value::as_array).into_iter().flatten().filter_map(|m| {
-        m.get("phx_ref").or_else(|| m.get("presence_ref")).and_then(Value::as_str).map(str::to_owned)
-    })
+    v.get("metas")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.get("phx_ref").or_else(|| m.get("presence_ref")).and_then(Value::as_str).map(str::to_owned))
 }
 
 impl Roster {
@@ -80,6 +82,30 @@ impl Roster {
     }
 }
 
+/// Presence across every watched conversation: the engine-wide online set.
+#[derive(Debug, Default)]
+pub struct Book {
+    rosters: HashMap<Uuid, Roster>,
+}
+
+impl Book {
+    /// The roster of one conversation's `presence:<id>` channel.
+    pub fn roster(&mut self, conversation: Uuid) -> &mut Roster {
+        self.rosters.entry(conversation).or_default()
+    }
+
+    /// The channel was left: its roster no longer counts.
+    pub fn forget(&mut self, conversation: Uuid) {
+        self.rosters.remove(&conversation);
+    }
+
+    /// Everyone online at `now` in any watched conversation, except `me`, sorted.
+    pub fn online(&self, now: Instant, me: Uuid) -> Vec<Uuid> {
+        let all: BTreeSet<Uuid> = self.rosters.values().flat_map(|r| r.online(now)).filter(|u| *u != me).collect();
+        all.into_iter().collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +130,20 @@ mod tests {
         assert_eq!(r.online(t0 + Duration::from_secs(62)), vec![a, b]);
         r.diff(&json!({"leaves": {b.to_string(): {"metas": [{"phx_ref": "r2"}]}}}), t0 + Duration::from_secs(63));
         assert_eq!(r.online(t0 + Duration::from_secs(63)), vec![a]);
+    }
+
+    #[test]
+    fn the_book_is_the_union_of_its_rosters_without_me() {
+        let t0 = Instant::now();
+        let (me, a, b) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        let mut book = Book::default();
+        book.roster(Uuid::from_u128(10))
+            .state(&json!({me.to_string(): {"metas": [{"phx_ref": "m"}]}, a.to_string(): {"metas": [{"phx_ref": "r1"}]}}), t0);
+        book.roster(Uuid::from_u128(11))
+            .state(&json!({b.to_string(): {"metas": [{"phx_ref": "r2"}]}, a.to_string(): {"metas": [{"phx_ref": "r3"}]}}), t0);
+        assert_eq!(book.online(t0, me), vec![a, b]);
+        book.forget(Uuid::from_u128(11));
+        assert_eq!(book.online(t0, me), vec![a]);
+        assert!(book.online(t0 + OFFLINE_AFTER, me).is_empty(), "the timeout applies without a payload");
     }
 }

@@ -108,15 +108,38 @@ pub struct ChannelSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
     /// The channel is joined and (with bindings) subscribed: changes from now on arrive.
-    Trusted { topic: String },
+    Trusted {
+        topic: String,
+    },
     /// The channel stopped (socket lost, closed by the server); it will be rejoined.
-    Lost { topic: String },
-    Change { topic: String, table: String, kind: String, record: Value, old_record: Value },
-    Broadcast { topic: String, event: String, payload: Value },
-    PresenceState { topic: String, payload: Value },
-    PresenceDiff { topic: String, payload: Value },
+    Lost {
+        topic: String,
+    },
+    Change {
+        topic: String,
+        table: String,
+        kind: String,
+        record: Value,
+        old_record: Value,
+    },
+    Broadcast {
+        topic: String,
+        event: String,
+        payload: Value,
+    },
+    PresenceState {
+        topic: String,
+        payload: Value,
+    },
+    PresenceDiff {
+        topic: String,
+        payload: Value,
+    },
     /// A `system` error or a refused join, as the server worded it.
-    Error { topic: String, message: String },
+    Error {
+        topic: String,
+        message: String,
+    },
 }
 
 enum Command {
@@ -201,12 +224,22 @@ impl Realtime {
 #[derive(Debug, Clone, PartialEq)]
 enum ChannelStatus {
     /// Waiting for a connection (or for its rejoin time).
-    Idle { retry_at: Option<Instant>, failures: u32 },
+    Idle {
+        retry_at: Option<Instant>,
+        failures: u32,
+    },
     /// `phx_join` sent with this ref.
-    Joining { join_ref: String, failures: u32 },
+    Joining {
+        join_ref: String,
+        failures: u32,
+    },
     /// Join acknowledged; waiting for "Subscribed to PostgreSQL".
-    Joined { join_ref: String },
-    Trusted { join_ref: String },
+    Joined {
+        join_ref: String,
+    },
+    Trusted {
+        join_ref: String,
+    },
 }
 
 struct Channel {
@@ -217,9 +250,9 @@ struct Channel {
 impl Channel {
     fn join_ref(&self) -> Option<&str> {
         match &self.status {
-            ChannelStatus::Joining { join_ref, .. } | ChannelStatus::Joined { join_ref } | ChannelStatus::Trusted { join_ref } => {
-                Some(join_ref)
-            }
+            ChannelStatus::Joining { join_ref, .. }
+            | ChannelStatus::Joined { join_ref }
+            | ChannelStatus::Trusted { join_ref } => Some(join_ref),
             ChannelStatus::Idle { .. } => None,
         }
     }
@@ -570,7 +603,11 @@ impl Actor {
             }
             "broadcast" => {
                 let event = payload.get("event").and_then(Value::as_str).unwrap_or("").to_owned();
-                self.emit(Incoming::Broadcast { topic: short, event, payload: payload.get("payload").cloned().unwrap_or(Value::Null) });
+                self.emit(Incoming::Broadcast {
+                    topic: short,
+                    event,
+                    payload: payload.get("payload").cloned().unwrap_or(Value::Null),
+                });
             }
             "presence_state" => self.emit(Incoming::PresenceState { topic: short, payload }),
             "presence_diff" => self.emit(Incoming::PresenceDiff { topic: short, payload }),

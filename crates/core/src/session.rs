@@ -241,6 +241,25 @@ impl Session {
         }
     }
 
+    /// Takes over a new session of the same account (a password change signs in afresh, and
+    /// the server then ends every other session, ours included): its tokens replace ours, in
+    /// the secret store and for the realtime connection.
+    pub async fn adopt(&self, session: &auth::Session) -> Result<()> {
+        if session.user.id != self.account.user_id {
+            return Err(Error::invalid("the new session belongs to another account"));
+        }
+        let mut tokens = self.tokens.lock().await;
+        *tokens = Tokens::from(session);
+        save_secret(&self.profile, &self.account, &tokens).await?;
+        self.token_tx.send_replace(tokens.access_token.clone());
+        Ok(())
+    }
+
+    /// The profile folder this session is kept in.
+    pub fn profile(&self) -> &Path {
+        &self.profile
+    }
+
     /// Runs `call` with a valid token; on a 401 refreshes once and runs it again.
     pub async fn call<T, F, Fut>(&self, call: F) -> Result<T>
     where

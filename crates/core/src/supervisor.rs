@@ -3,7 +3,8 @@
 //! Every long-lived task of the engine (outbox workers, the realtime connection, the live
 //! sync) is spawned here with a name. A task that panics or ends unexpectedly is logged with
 //! its name; its [`TaskHandle`] aborts it when dropped, so dropping the engine stops its
-//! tasks. Nothing else in the crate calls `tokio::spawn`.
+//! tasks. Nothing else in the crate calls `tokio::spawn`. Blocking work (every SQLite call)
+//! goes through [`blocking`], on tokio's blocking pool, never on an async worker.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -65,6 +66,22 @@ where
         }
     });
     TaskHandle { name, handle }
+}
+
+/// Runs blocking `f` (SQLite) on the blocking pool and waits for it. A panic in `f` is
+/// resumed here; a runtime shutting down answers [`crate::Error::Stopped`].
+pub async fn blocking<T, F>(f: F) -> crate::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> crate::Result<T> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_) => Err(crate::Error::Stopped),
+        },
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Keeping the cache current: catch-up from cursors, older history on demand, live changes.
 //!
-//! - **Catch-up** ([`Catchup::run`]) runs at start, after every (re)join of the realtime
+//! - **Catch-up** ([`Catchup::run`]) asks up to [`CONCURRENCY`] conversations at once, and
+//!   runs at start, after every (re)join of the realtime
 //!   channel and on the CLI's `sync`: conversations, members and their profiles, unread
 //!   counts (`rpc/get_unread_counts`, the server's truth), notifications, then each
 //!   conversation's messages from its cursor. The cursor is the newest `updated_at` a
@@ -22,6 +23,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use futures::StreamExt;
 use serde_json::{json, Value};
 use uuid::Uuid;
 use werkfunk_protocol::rows;
@@ -30,6 +32,7 @@ use crate::error::{Error, Result};
 use crate::events::{Event, Events};
 use crate::session::Session;
 use crate::store::{ts, Cursor, Store};
+use crate::supervisor;
 
 /// How far before the cursor a catch-up asks again.
 pub const OVERLAP: ChronoDuration = ChronoDuration::seconds(30);
@@ -37,6 +40,10 @@ pub const OVERLAP: ChronoDuration = ChronoDuration::seconds(30);
 pub const PAGE: usize = 1000;
 /// Messages fetched when a conversation is seen for the first time.
 pub const FIRST_PAGE: usize = 100;
+/// Conversations a catch-up asks at once.
+pub const CONCURRENCY: usize = 4;
+/// New messages a catch-up keeps for notifications (the newest win).
+pub const ARRIVALS_LIMIT: usize = 1000;
 
 /// What a catch-up did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -46,6 +53,9 @@ pub struct Report {
     pub received: usize,
     /// Cached messages that changed.
     pub changed: usize,
+    /// New or changed messages from others created after the `since` given to
+    /// [`Catchup::run_since`] (at most [`ARRIVALS_LIMIT`]), for notifications.
+    pub arrivals: Vec<rows::Message>,
 }
 
 /// A database change from the realtime channel, as the engine applies it.
@@ -84,12 +94,38 @@ impl Catchup {
     /// A full pass: conversations, members, profiles, every conversation's messages,
     /// unread counts, notifications.
     pub async fn run(&self) -> Result<Report> {
+        self.run_since(None).await
+    }
+
+    /// A full pass that also reports the messages from others created after `since`.
+    pub async fn run_since(&self, since: Option<DateTime<Utc>>) -> Result<Report> {
         let ids = self.conversations().await?;
         let mut report = Report { conversations: ids.len(), ..Report::default() };
-        for id in &ids {
-            let (received, changed) = self.messages(*id).await?;
-            report.received += received;
-            report.changed += changed;
+        let me = self.session.user_id();
+        let mut passes = futures::stream::iter(ids.iter().copied())
+            .map(|id| async move { self.messages_collecting(id, since.map(|s| (me, s))).await })
+            .buffer_unordered(CONCURRENCY);
+        let mut first_error = None;
+        while let Some(pass) = passes.next().await {
+            match pass {
+                Ok((received, changed, mut arrivals)) => {
+                    report.received += received;
+                    report.changed += changed;
+                    report.arrivals.append(&mut arrivals);
+                }
+                // The others go on: their cursors move; this one is asked again next time.
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        drop(passes);
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        if report.arrivals.len() > ARRIVALS_LIMIT {
+            report.arrivals.sort_by_key(|m| m.created_at);
+            report.arrivals.drain(..report.arrivals.len() - ARRIVALS_LIMIT);
         }
         self.unread_counts().await?;
         self.notifications().await?;
@@ -100,26 +136,33 @@ impl Catchup {
     /// Conversations, members and missing profiles; returns the conversation ids.
     pub async fn conversations(&self) -> Result<Vec<Uuid>> {
         let list: Vec<rows::Conversation> = self.get("/conversations", vec![("select", "*".into())]).await?;
-        self.store.replace_conversations(&list, Utc::now())?;
         let ids: Vec<Uuid> = list.iter().map(|c| c.id).collect();
         let members: Vec<rows::ConversationMember> = self.get("/conversation_members", vec![("select", "*".into())]).await?;
-        self.store.replace_members(&ids, &members)?;
+        let replace = ids.clone();
+        self.store
+            .call(move |s| {
+                s.replace_conversations(&list, Utc::now())?;
+                s.replace_members(&replace, &members)
+            })
+            .await?;
         self.profiles().await?;
         for id in &ids {
             self.events.emit(Event::ConversationChanged { conversation_id: *id });
+            self.events.emit(Event::MembersChanged { conversation_id: *id });
         }
+        self.events.emit(Event::ConversationsChanged {});
         Ok(ids)
     }
 
     /// Fetches the profiles of members the cache has no name for.
     pub async fn profiles(&self) -> Result<()> {
-        let missing = self.store.members_without_profile()?;
+        let missing = self.store.call(|s| s.members_without_profile()).await?;
         for chunk in missing.chunks(50) {
             let list = chunk.iter().map(Uuid::to_string).collect::<Vec<_>>().join(",");
             let profiles: Vec<rows::Profile> = self
                 .get("/profiles", vec![("select", "id,full_name,avatar_url,role".into()), ("id", format!("in.({list})"))])
                 .await?;
-            self.store.upsert_profiles(&profiles)?;
+            self.store.call(move |s| s.upsert_profiles(&profiles)).await?;
         }
         Ok(())
     }
@@ -134,7 +177,7 @@ impl Catchup {
                 async move { api.rpc("get_unread_counts", &t, &json!({})).await }
             })
             .await?;
-        self.store.set_unread_counts(&counts)?;
+        self.store.call(move |s| s.set_unread_counts(&counts)).await?;
         Ok(())
     }
 
@@ -142,13 +185,55 @@ impl Catchup {
         let list: Vec<rows::Notification> = self
             .get("/notifications", vec![("select", "*".into()), ("order", "created_at.desc".into()), ("limit", "100".into())])
             .await?;
-        self.store.upsert_notifications(&list)?;
-        Ok(())
+        let store = self.store.clone();
+        let events = self.events.clone();
+        supervisor::blocking(move || {
+            store.upsert_notifications(&list)?;
+            events.notification_count(&store);
+            Ok(())
+        })
+        .await
     }
 
     /// One conversation's messages from its cursor; returns (rows received, rows changed).
     pub async fn messages(&self, conversation: Uuid) -> Result<(usize, usize)> {
-        let mut cursor = self.store.cursor(conversation)?.unwrap_or_default();
+        let (received, changed, _) = self.messages_collecting(conversation, None).await?;
+        Ok((received, changed))
+    }
+
+    /// Stores a page; returns the ids that changed and, with `arrivals` = (me, since), the
+    /// changed messages from others created after `since`.
+    async fn store_page(
+        &self,
+        conversation: Uuid,
+        page: Vec<rows::Message>,
+        arrivals: Option<(Uuid, DateTime<Utc>)>,
+    ) -> Result<(Vec<Uuid>, Vec<rows::Message>, Vec<rows::Message>)> {
+        let (changed, page) = self
+            .store
+            .call(move |s| {
+                let changed = s.upsert_messages(&page)?;
+                Ok((changed, page))
+            })
+            .await?;
+        self.announce(conversation, &changed);
+        let fresh = match arrivals {
+            Some((me, since)) => crate::notify::catch_up_arrivals(me, since, page.iter().filter(|m| changed.contains(&m.id)))
+                .into_iter()
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok((changed, fresh, page))
+    }
+
+    async fn messages_collecting(
+        &self,
+        conversation: Uuid,
+        arrivals: Option<(Uuid, DateTime<Utc>)>,
+    ) -> Result<(usize, usize, Vec<rows::Message>)> {
+        let mut collected = Vec::new();
+        let mut cursor = self.store.call(move |s| s.cursor(conversation)).await?.unwrap_or_default();
         let conv = format!("eq.{conversation}");
         let Some(seen) = cursor.seen_updated_at else {
             // First sight: the newest page only.
@@ -163,15 +248,15 @@ impl Catchup {
                     ],
                 )
                 .await?;
-            let changed = self.store.upsert_messages(&page)?;
-            self.announce(conversation, &changed);
+            let (changed, fresh, page) = self.store_page(conversation, page, arrivals).await?;
             cursor = Cursor {
                 seen_updated_at: Some(page.iter().map(|m| m.updated_at).max().unwrap_or(DateTime::<Utc>::UNIX_EPOCH)),
                 floor: page.last().map(|m| (m.created_at, m.id)),
                 complete: page.len() < FIRST_PAGE,
             };
-            self.store.set_cursor(conversation, &cursor)?;
-            return Ok((page.len(), changed.len()));
+            let c = cursor.clone();
+            self.store.call(move |s| s.set_cursor(conversation, &c)).await?;
+            return Ok((page.len(), changed.len(), fresh));
         };
         let since = ts(seen - OVERLAP);
         let mut after: Option<(DateTime<Utc>, Uuid)> = None;
@@ -192,9 +277,12 @@ impl Catchup {
             }
             let page: Vec<rows::Message> = self.get("/messages", query).await?;
             received += page.len();
-            let changed = self.store.upsert_messages(&page)?;
+            let (changed, mut fresh, page) = self.store_page(conversation, page, arrivals).await?;
             changed_total += changed.len();
-            self.announce(conversation, &changed);
+            collected.append(&mut fresh);
+            if collected.len() > ARRIVALS_LIMIT {
+                collected.drain(..collected.len() - ARRIVALS_LIMIT);
+            }
             if let Some(max) = page.iter().map(|m| m.updated_at).max() {
                 newest = newest.max(max);
             }
@@ -204,8 +292,8 @@ impl Catchup {
             after = page.last().map(|m| (m.updated_at, m.id));
         }
         cursor.seen_updated_at = Some(newest);
-        self.store.set_cursor(conversation, &cursor)?;
-        Ok((received, changed_total))
+        self.store.call(move |s| s.set_cursor(conversation, &cursor)).await?;
+        Ok((received, changed_total, collected))
     }
 
     fn announce(&self, conversation: Uuid, changed: &[Uuid]) {
@@ -220,11 +308,11 @@ impl Catchup {
     /// Fetches up to `limit` messages older than the cached history's floor; returns how many
     /// came (0 once the beginning is reached).
     pub async fn older(&self, conversation: Uuid, limit: usize) -> Result<usize> {
-        let mut cursor = match self.store.cursor(conversation)? {
+        let mut cursor = match self.store.call(move |s| s.cursor(conversation)).await? {
             Some(c) => c,
             None => {
                 self.messages(conversation).await?;
-                self.store.cursor(conversation)?.unwrap_or_default()
+                self.store.call(move |s| s.cursor(conversation)).await?.unwrap_or_default()
             }
         };
         if cursor.complete {
@@ -241,17 +329,17 @@ impl Catchup {
             query.push(("or", format!("(created_at.lt.{t},and(created_at.eq.{t},id.lt.{id}))")));
         }
         let page: Vec<rows::Message> = self.get("/messages", query).await?;
-        let changed = self.store.upsert_messages(&page)?;
-        self.announce(conversation, &changed);
+        let (_, _, page) = self.store_page(conversation, page, None).await?;
         if let Some(last) = page.last() {
             cursor.floor = Some((last.created_at, last.id));
         }
         cursor.complete = page.len() < limit;
-        self.store.set_cursor(conversation, &cursor)?;
+        self.store.call(move |s| s.set_cursor(conversation, &cursor)).await?;
         Ok(page.len())
     }
 
     /// Applies one live change; returns the message it concerns, if it changed the cache.
+    /// Blocking (SQLite): async callers run it through [`supervisor::blocking`].
     pub fn apply_change(&self, change: Change) -> Result<Option<rows::Message>> {
         match change {
             Change::Message(m) => {
@@ -265,20 +353,24 @@ impl Catchup {
             Change::Member(m) => {
                 self.store.upsert_member(&m)?;
                 self.events.emit(Event::ConversationChanged { conversation_id: m.conversation_id });
+                self.events.emit(Event::MembersChanged { conversation_id: m.conversation_id });
                 Ok(None)
             }
             Change::MemberGone { conversation_id, user_id } => {
                 self.store.remove_member(conversation_id, user_id)?;
                 self.events.emit(Event::ConversationChanged { conversation_id });
+                self.events.emit(Event::MembersChanged { conversation_id });
                 Ok(None)
             }
             Change::Conversation(c) => {
                 self.store.upsert_conversation(&c)?;
                 self.events.emit(Event::ConversationChanged { conversation_id: c.id });
+                self.events.emit(Event::ConversationsChanged {});
                 Ok(None)
             }
             Change::Notification(n) => {
                 self.store.upsert_notifications(std::slice::from_ref(&n))?;
+                self.events.notification_count(&self.store);
                 Ok(None)
             }
         }

@@ -45,7 +45,8 @@ async fn peer(system_delay: Duration) -> (String, Seen) {
                                 b
                             })
                             .collect();
-                        let reply = json!([jr, frame[1], topic, "phx_reply", {"status": "ok", "response": {"postgres_changes": ids}}]);
+                        let reply =
+                            json!([jr, frame[1], topic, "phx_reply", {"status": "ok", "response": {"postgres_changes": ids}}]);
                         ws.send(Message::text(reply.to_string())).await.unwrap();
                         tokio::time::sleep(system_delay).await;
                         let system = json!([jr, null, topic, "system", {"extension": "postgres_changes", "status": "ok", "message": "Subscribed to PostgreSQL", "channel": "x"}]);

@@ -15,18 +15,29 @@
 //! `IMMEDIATE` transaction together with the version bump, so a crash leaves the old or the
 //! new schema, never half of one. A file from a newer build is refused, not downgraded.
 //!
-//! There is one connection, behind a mutex: one writer, and statements short enough (one
-//! page of messages, one outbox row) that readers do not notice it. A busy file waits 3 s,
-//! then becomes [`StoreError::Locked`]; a damaged one becomes [`StoreError::Corrupt`].
+//! # Threads
+//!
+//! One writer connection and a small pool of reader connections ([`READERS`]) over WAL: a
+//! reader sees the last committed state and never waits for the writer, so the list and the
+//! open conversation stay readable while a catch-up writes a page of 1,000 rows. Every
+//! method here blocks (rusqlite is synchronous); async code calls the store through
+//! [`Store::call`], which runs the closure on tokio's blocking pool — never on an async
+//! worker. A busy file waits 3 s, then becomes [`StoreError::Locked`]; a damaged one
+//! becomes [`StoreError::Corrupt`].
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior};
 use uuid::Uuid;
 use werkfunk_protocol::rows;
+
+mod views;
+
+pub use views::{ConversationRowData, LastMessageData, NotificationData};
 
 pub const CACHE_FILE: &str = "cache.sqlite3";
 pub const OUTBOX_FILE: &str = "outbox.sqlite3";
@@ -41,14 +52,17 @@ struct Migration {
 const CACHE_MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "initial", sql: include_str!("migrations/cache/0001_initial.sql") },
     Migration { version: 2, name: "search", sql: include_str!("migrations/cache/0002_search.sql") },
+    Migration { version: 3, name: "deleted_blank", sql: include_str!("migrations/cache/0003_deleted_blank.sql") },
 ];
 
 /// The outbox file's migrations, oldest first.
-const LOCAL_MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "outbox", sql: include_str!("migrations/local/0001_outbox.sql") }];
+const LOCAL_MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "outbox", sql: include_str!("migrations/local/0001_outbox.sql") },
+    Migration { version: 2, name: "notification_reads", sql: include_str!("migrations/local/0002_notification_reads.sql") },
+];
 
 /// The cache schema this build writes.
-pub const CACHE_VERSION: u32 = 2;
+pub const CACHE_VERSION: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -106,9 +120,14 @@ pub fn parse_uuid(s: &str) -> StoreResult<Uuid> {
     s.parse().map_err(|e| StoreError::Malformed(format!("uuid {s:?}: {e}")))
 }
 
+/// Reader connections per store.
+pub const READERS: usize = 3;
+
 /// The open database of one account.
 pub struct Store {
-    conn: Mutex<Connection>,
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
     dir: PathBuf,
 }
 
@@ -127,10 +146,7 @@ impl Store {
         // The outbox file first: whatever is wrong with the cache, the outbox is checked on its own.
         check_file(&local)?;
         check_file(&cache)?;
-        let mut conn = Connection::open(&cache).map_err(|e| StoreError::from_sqlite(e, &cache))?;
-        conn.busy_timeout(Duration::from_secs(3)).map_err(|e| StoreError::from_sqlite(e, &cache))?;
-        let local_str = local.to_str().ok_or_else(|| StoreError::Malformed("profile path is not UTF-8".into()))?;
-        conn.execute("attach database ?1 as local", [local_str]).map_err(|e| StoreError::from_sqlite(e, &local))?;
+        let mut conn = connect(&cache, &local)?;
         // NORMAL in WAL mode survives a process crash (not a power cut); what must survive a
         // power cut too — a newly queued entry — is written with `write_durable`.
         for (schema, path, sync) in [("local", &local, "NORMAL"), ("main", &cache, "NORMAL")] {
@@ -139,7 +155,31 @@ impl Store {
         }
         migrate(&mut conn, "local", &local, LOCAL_MIGRATIONS)?;
         migrate(&mut conn, "main", &cache, CACHE_MIGRATIONS)?;
-        Ok(Store { conn: Mutex::new(conn), dir: dir.to_owned() })
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let reader = connect(&cache, &local)?;
+            // A reader that tried to write would take the write lock beside the writer.
+            reader.execute_batch("pragma query_only = 1").map_err(|e| StoreError::from_sqlite(e, &cache))?;
+            readers.push(Mutex::new(reader));
+        }
+        Ok(Store { writer: Mutex::new(conn), readers, next_reader: AtomicUsize::new(0), dir: dir.to_owned() })
+    }
+
+    /// Runs `f` on the blocking pool (the store's methods block; async code never calls them
+    /// on an async worker).
+    pub async fn call<T, F>(self: &Arc<Self>, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> StoreResult<T> + Send + 'static,
+    {
+        let store = self.clone();
+        match tokio::task::spawn_blocking(move || f(&store)).await {
+            Ok(r) => r,
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(_) => Err(StoreError::Sqlite("the store task was cancelled (shutting down)".into())),
+            },
+        }
     }
 
     /// Moves a damaged `cache.sqlite3` (and its WAL files) aside as `cache.sqlite3.damaged-<time>`,
@@ -167,16 +207,29 @@ impl Store {
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (statements are atomic).
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A free reader connection, else the next one in turn.
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        for i in 0..self.readers.len() {
+            match self.readers[(start + i) % self.readers.len()].try_lock() {
+                Ok(guard) => return guard,
+                Err(std::sync::TryLockError::Poisoned(p)) => return p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+        }
+        self.readers[start % self.readers.len()].lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
         StoreError::from_sqlite(e, &self.dir)
     }
 
-    /// Runs `f` on the connection (reads, or single-statement writes).
+    /// Runs `f` on a reader connection (reads only: readers are `query_only`).
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
-        let conn = self.lock();
+        let conn = self.reader();
         f(&conn).map_err(|e| self.err(e))
     }
 
@@ -234,16 +287,20 @@ impl Store {
         let mut out = self.read(|c| {
             let (sql, at, id) = match before {
                 Some((at, id)) => (
-                    "select id, conversation_id, sender_id, content, kind, created_at, updated_at, deleted_at
-                     from messages where conversation_id = ?1 and (created_at, id) < (?2, ?3)
-                     order by created_at desc, id desc limit ?4",
+                    "select m.id, m.conversation_id, m.sender_id, m.content, m.kind, m.created_at, m.updated_at, m.deleted_at,
+                            p.full_name
+                     from messages m left join profiles p on p.id = m.sender_id
+                     where m.conversation_id = ?1 and (m.created_at, m.id) < (?2, ?3)
+                     order by m.created_at desc, m.id desc limit ?4",
                     ts(at),
                     id.to_string(),
                 ),
                 None => (
-                    "select id, conversation_id, sender_id, content, kind, created_at, updated_at, deleted_at
-                     from messages where conversation_id = ?1 and ?2 = ?2 and ?3 = ?3
-                     order by created_at desc, id desc limit ?4",
+                    "select m.id, m.conversation_id, m.sender_id, m.content, m.kind, m.created_at, m.updated_at, m.deleted_at,
+                            p.full_name
+                     from messages m left join profiles p on p.id = m.sender_id
+                     where m.conversation_id = ?1 and ?2 = ?2 and ?3 = ?3
+                     order by m.created_at desc, m.id desc limit ?4",
                     String::new(),
                     String::new(),
                 ),
@@ -259,8 +316,9 @@ impl Store {
     pub fn message(&self, id: Uuid) -> StoreResult<Option<CachedMessage>> {
         self.read(|c| {
             c.query_row(
-                "select id, conversation_id, sender_id, content, kind, created_at, updated_at, deleted_at
-                 from messages where id = ?1",
+                "select m.id, m.conversation_id, m.sender_id, m.content, m.kind, m.created_at, m.updated_at, m.deleted_at,
+                        p.full_name
+                 from messages m left join profiles p on p.id = m.sender_id where m.id = ?1",
                 [id.to_string()],
                 raw_message,
             )
@@ -270,20 +328,19 @@ impl Store {
         .transpose()
     }
 
-    /// Full-text search over cached, not deleted messages; newest first (among the most
-    /// recently cached matches).
+    /// Full-text search over the whole cache (offline too): the `limit` best matches by
+    /// BM25 rank, best first. Deleted messages have no text and never match.
     pub fn search(&self, query: &str, limit: usize) -> StoreResult<Vec<CachedMessage>> {
         let Some(fts) = fts_query(query) else { return Ok(Vec::new()) };
         let raw = self.read(|c| {
             let mut stmt = c.prepare_cached(
-                // FTS5 walks its doclists in rowid order and stops at the limit, so the
-                // candidates are the most recently cached matches (rowids grow as messages
-                // arrive); they are then ordered by time.
-                "select m.id, m.conversation_id, m.sender_id, m.content, m.kind, m.created_at, m.updated_at, m.deleted_at
-                 from (select rowid from messages_fts where messages_fts match ?1 order by rowid desc limit ?2 * 4) f
+                "select m.id, m.conversation_id, m.sender_id, m.content, m.kind, m.created_at, m.updated_at, m.deleted_at,
+                        p.full_name
+                 from (select rowid, rank from messages_fts where messages_fts match ?1 order by rank limit ?2) f
                  join messages m on m.rowid = f.rowid
+                 left join profiles p on p.id = m.sender_id
                  where m.deleted_at is null
-                 order by m.created_at desc, m.id desc limit ?2",
+                 order by f.rank, m.created_at desc",
             )?;
             let rows = stmt.query_map(params![fts, limit as i64], raw_message)?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
@@ -304,14 +361,7 @@ impl Store {
                    updated_at = max(conversations.updated_at, excluded.updated_at), left_at = null",
             )?;
             for c in list {
-                up.execute(params![
-                    c.id.to_string(),
-                    c.kind,
-                    c.title,
-                    c.meta.to_string(),
-                    ts(c.created_at),
-                    ts(c.updated_at)
-                ])?;
+                up.execute(params![c.id.to_string(), c.kind, c.title, c.meta.to_string(), ts(c.created_at), ts(c.updated_at)])?;
             }
             let ids: Vec<String> = list.iter().map(|c| c.id.to_string()).collect();
             let mut all = tx.prepare_cached("select id from conversations where left_at is null")?;
@@ -393,9 +443,8 @@ impl Store {
 
     pub fn upsert_profiles(&self, profiles: &[rows::Profile]) -> StoreResult<()> {
         self.write(|tx| {
-            let mut up = tx.prepare_cached(
-                "insert or replace into profiles (id, full_name, avatar_url, role) values (?1, ?2, ?3, ?4)",
-            )?;
+            let mut up =
+                tx.prepare_cached("insert or replace into profiles (id, full_name, avatar_url, role) values (?1, ?2, ?3, ?4)")?;
             for p in profiles {
                 up.execute(params![p.id.to_string(), p.full_name, p.avatar_url, p.role])?;
             }
@@ -406,9 +455,7 @@ impl Store {
     /// User ids in `members` without a cached profile.
     pub fn members_without_profile(&self) -> StoreResult<Vec<Uuid>> {
         let ids: Vec<String> = self.read(|c| {
-            let mut s = c.prepare(
-                "select distinct user_id from members where user_id not in (select id from profiles)",
-            )?;
+            let mut s = c.prepare("select distinct user_id from members where user_id not in (select id from profiles)")?;
             let r = s.query_map([], |r| r.get(0))?.collect();
             r
         })?;
@@ -416,9 +463,7 @@ impl Store {
     }
 
     pub fn profile_name(&self, id: Uuid) -> StoreResult<Option<String>> {
-        self.read(|c| {
-            c.query_row("select full_name from profiles where id = ?1", [id.to_string()], |r| r.get(0)).optional()
-        })
+        self.read(|c| c.query_row("select full_name from profiles where id = ?1", [id.to_string()], |r| r.get(0)).optional())
     }
 
     pub fn members(&self, conversation: Uuid) -> StoreResult<Vec<CachedMember>> {
@@ -529,7 +574,10 @@ impl Store {
     /// `/conversations/<id>`): reading a conversation clears its part of the bell.
     pub fn mark_conversation_notifications_read(&self, conversation: Uuid) -> StoreResult<()> {
         self.write(|tx| {
-            tx.execute("update notifications set read = 1 where link = ?1 and read = 0", params![format!("/conversations/{conversation}")])?;
+            tx.execute(
+                "update notifications set read = 1 where link = ?1 and read = 0",
+                params![format!("/conversations/{conversation}")],
+            )?;
             Ok(())
         })
     }
@@ -584,8 +632,10 @@ impl Store {
 /// Upserts inside an open transaction (also used by the outbox when it confirms a send).
 pub(crate) fn upsert_messages_tx(tx: &Transaction<'_>, messages: &[rows::Message]) -> rusqlite::Result<Vec<Uuid>> {
     let mut up = tx.prepare_cached(
+        // A deleted message keeps no text here (nor in the search index): the server keeps it
+        // for its audit trail, the cache only needs the tombstone.
         "insert into messages (id, conversation_id, sender_id, content, kind, attachments, meta, created_at, updated_at, deleted_at)
-         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         values (?1, ?2, ?3, case when ?10 is null then ?4 else '' end, ?5, ?6, ?7, ?8, ?9, ?10)
          on conflict (id) do update set content = excluded.content, kind = excluded.kind,
            attachments = excluded.attachments, meta = excluded.meta, updated_at = excluded.updated_at,
            deleted_at = excluded.deleted_at
@@ -625,12 +675,14 @@ pub struct CachedMessage {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The sender's name, when the cache has their profile.
+    pub sender_name: Option<String>,
 }
 
-struct RawMessage([String; 7], Option<String>);
+struct RawMessage([String; 7], Option<String>, Option<String>);
 
 fn raw_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawMessage> {
-    Ok(RawMessage([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?], r.get(7)?))
+    Ok(RawMessage([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?], r.get(7)?, r.get(8)?))
 }
 
 impl RawMessage {
@@ -645,6 +697,7 @@ impl RawMessage {
             created_at: parse_ts(&created)?,
             updated_at: parse_ts(&updated)?,
             deleted_at: self.1.as_deref().map(parse_ts).transpose()?,
+            sender_name: self.2,
         })
     }
 }
@@ -688,12 +741,18 @@ pub fn fold(text: &str) -> String {
 /// A user's words as an FTS5 query: every word must occur, each as a prefix; FTS5 syntax in
 /// the input is taken literally. `None` when there is no word to search for.
 pub fn fts_query(input: &str) -> Option<String> {
-    let terms: Vec<String> = fold(input)
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| format!("\"{w}\"*"))
-        .collect();
+    let terms: Vec<String> =
+        fold(input).split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(|w| format!("\"{w}\"*")).collect();
     (!terms.is_empty()).then(|| terms.join(" "))
+}
+
+/// One connection to the cache with the outbox file attached as `local`.
+fn connect(cache: &Path, local: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open(cache).map_err(|e| StoreError::from_sqlite(e, cache))?;
+    conn.busy_timeout(Duration::from_secs(3)).map_err(|e| StoreError::from_sqlite(e, cache))?;
+    let local_str = local.to_str().ok_or_else(|| StoreError::Malformed("profile path is not UTF-8".into()))?;
+    conn.execute("attach database ?1 as local", [local_str]).map_err(|e| StoreError::from_sqlite(e, local))?;
+    Ok(conn)
 }
 
 /// Fails fast on a file that is not SQLite at all (before SQLite would try to use it).
