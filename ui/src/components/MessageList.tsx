@@ -142,8 +142,16 @@ export function MessageList({
     if (!positioned.current) return
     const el = scrollRef.current
     if (!el) return
+    // Something I just wrote follows the bottom, wherever I was reading (Signal).
+    const knownIds = new Set(prev.map((m) => m.id))
+    if (prev.length > 0 && messages.some((m) => !knownIds.has(m.id) && m.sender_id === me.id && m.state !== 'sent' && m.state !== 'read')) {
+      stickRef.current = true
+      setAtBottom(true)
+      setUnseen(0)
+      setMarker((mk) => (mk?.id ? { id: null } : mk))
+    }
     if (stickRef.current) {
-      el.scrollTop = el.scrollHeight
+      el.scrollTop = el.scrollHeight - el.clientHeight
       return
     }
     const anchor = anchorRef.current
@@ -153,13 +161,13 @@ export function MessageList({
       if (top !== null && Math.abs(top - el.scrollTop) > 0.5) el.scrollTop = top
     }
     // Count arrivals at the end while reading history.
-    const known = new Set(prev.map((m) => m.id))
+    const known = knownIds
     const lastPrev = prev.at(-1)
     const added = messages.filter(
       (m) => !known.has(m.id) && m.sender_id !== me.id && (!lastPrev || m.created_at >= lastPrev.created_at),
     ).length
     if (added > 0 && prev.length > 0) setUnseen((n) => n + added)
-  }, [messages, v, me.id])
+  }, [messages, v, me.id, rows.length])
 
   // Mark read when the newest message is in view.
   const lastId = messages.at(-1)?.id

@@ -244,9 +244,8 @@ export function StateIcon({ state, showReadLabel }: { state: SendState; showRead
       )
     case 'failed':
       return (
-        <span className="state state-failed" data-testid="send-state" title={t('state.failed')}>
+        <span className="state state-failed" data-testid="send-state" role="img" aria-label={t('state.failed')} title={t('state.failed')}>
           <AlertCircle size={14} aria-hidden />
-          <span>{t('state.failed')}</span>
         </span>
       )
   }

@@ -17,6 +17,10 @@ export function avatarHue(id: string): number {
     h ^= id.charCodeAt(i)
     h = Math.imul(h, 0x01000193)
   }
+  // final avalanche so ids differing only at the end spread over the palette
+  h ^= h >>> 15
+  h = Math.imul(h, 0x2c1b3c6d)
+  h ^= h >>> 12
   const hues = [12, 32, 150, 175, 200, 220, 262, 290, 330, 352]
   return hues[(h >>> 0) % hues.length] ?? 200
 }

@@ -14,10 +14,18 @@ interface UiState {
 
 const UiContext = createContext<UiState | null>(null)
 
-export function UiProvider({ children, initialActiveId = null }: { children: ReactNode; initialActiveId?: string | null }) {
+export function UiProvider({
+  children,
+  initialActiveId = null,
+  initialDialog = null,
+}: {
+  children: ReactNode
+  initialActiveId?: string | null
+  initialDialog?: DialogKind
+}) {
   const [activeId, setActiveId] = useState<string | null>(initialActiveId)
   const [focusMessageId, setFocus] = useState<string | null>(null)
-  const [dialog, setDialog] = useState<DialogKind>(null)
+  const [dialog, setDialog] = useState<DialogKind>(initialDialog)
   const openConversation = useCallback((id: string | null, focus: string | null = null) => {
     setActiveId(id)
     setFocus(focus)

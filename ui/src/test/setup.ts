@@ -32,9 +32,35 @@ Object.defineProperty(HTMLElement.prototype, 'offsetHeight', {
     return this.classList.contains('vrow') ? 40 : 0
   },
 })
+// The scroll height of a list is the height its virtual content declares.
+Object.defineProperty(HTMLElement.prototype, 'scrollHeight', {
+  configurable: true,
+  get(this: HTMLElement) {
+    const inner = this.firstElementChild as HTMLElement | null
+    const h = inner ? parseFloat(inner.style.height) : NaN
+    return Number.isFinite(h) ? Math.max(h, this.clientHeight) : this.clientHeight
+  },
+})
+// Like a browser: scrollTop is clamped and a change fires 'scroll' (asynchronously).
+const tops = new WeakMap<Element, number>()
+Object.defineProperty(HTMLElement.prototype, 'scrollTop', {
+  configurable: true,
+  get(this: HTMLElement) {
+    return tops.get(this) ?? 0
+  },
+  set(this: HTMLElement, v: number) {
+    const max = Math.max(0, this.scrollHeight - this.clientHeight)
+    const next = Math.max(0, Math.min(v, max))
+    if (next === (tops.get(this) ?? 0)) return
+    tops.set(this, next)
+    queueMicrotask(() => this.dispatchEvent(new Event('scroll')))
+  },
+})
 Element.prototype.scrollTo = function scrollTo(this: Element, a?: ScrollToOptions | number, b?: number) {
   const top = typeof a === 'number' ? b : a?.top
-  if (typeof top === 'number') (this as HTMLElement).scrollTop = top
+  if (typeof top === 'number') {
+    ;(this as HTMLElement).scrollTop = top
+  }
 }
 Element.prototype.scrollIntoView = function scrollIntoView() {}
 if (!window.matchMedia) {
