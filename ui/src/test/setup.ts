@@ -1,5 +1,5 @@
 import '@testing-library/jest-dom/vitest'
-import { cleanup } from '@testing-library/react'
+import { cleanup, configure } from '@testing-library/react'
 import { afterEach } from 'vitest'
 import '../i18n'
 import i18n from '../i18n'
@@ -71,6 +71,9 @@ if (!window.matchMedia) {
 // The OS locale of the suite: German (settings.language = 'system' resolves to it).
 Object.defineProperty(window.navigator, 'language', { configurable: true, get: () => 'de-DE' })
 void i18n.changeLanguage('de')
+
+// The machine is shared with Rust builds: give async queries room.
+configure({ asyncUtilTimeout: 4000 })
 
 afterEach(() => {
   cleanup()
