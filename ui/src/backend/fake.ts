@@ -272,16 +272,22 @@ export function createFakeBackend(opts: FakeOptions = {}): FakeBackend {
           return
         }
         m.state = 'sent'
-        m.created_at = nowFn().toISOString()
+        m.created_at = stamp()
         outbox(m)
         emit('engine:conversations_changed', {})
       },
       simulate ? 500 : 0,
     )
   }
+  let lastStamp = 0
+  /** Strictly increasing timestamps for live messages, so the order is the order of arrival. */
+  function stamp(): string {
+    lastStamp = Math.max(nowFn().getTime(), lastStamp + 1)
+    return new Date(lastStamp).toISOString()
+  }
   function receive(cid: string, senderId: string, text: string): Message {
     const m = msg(cid, senderId, 0, text)
-    m.created_at = nowFn().toISOString()
+    m.created_at = stamp()
     m.updated_at = m.created_at
     const c = convs.find((x) => x.id === cid)
     if (c && front === cid) {
@@ -459,7 +465,7 @@ export function createFakeBackend(opts: FakeOptions = {}): FakeBackend {
         if (!t) throw err('invalid_input', 'empty message')
         if (t.length > 4000) throw err('invalid_input', 'message too long')
         const m = msg(cid, me.id, 0, t, { state: 'queued' })
-        m.created_at = nowFn().toISOString()
+        m.created_at = stamp()
         m.updated_at = m.created_at
         drafts.delete(cid)
         outbox(m)

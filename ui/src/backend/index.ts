@@ -14,5 +14,8 @@ export function isTauri(): boolean {
 export function defaultBackend(): Backend {
   if (isTauri()) return tauriBackend
   const params = new URLSearchParams(window.location.search)
-  return createFakeBackend({ scenario: params.get('fake') ?? undefined, simulate: true })
+  const fake = createFakeBackend({ scenario: params.get('fake') ?? undefined, simulate: true })
+  // Browser-only hook to drive the fake from the console or a browser test (never inside Tauri).
+  ;(window as unknown as { __werkfunkFake?: unknown }).__werkfunkFake = fake.fake
+  return fake
 }

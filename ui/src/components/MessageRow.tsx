@@ -1,6 +1,7 @@
 import { useQueryClient } from '@tanstack/react-query'
 import { AlertCircle, Check, CheckCheck, Clock, Copy, LoaderCircle, Pencil, RotateCw, Trash2 } from 'lucide-react'
 import { memo, useEffect, useRef, useState, type ReactNode } from 'react'
+import { createPortal } from 'react-dom'
 import { useTranslation } from 'react-i18next'
 import type { Message, SendState } from '../backend'
 import { toAppError } from '../backend'
@@ -304,7 +305,7 @@ function ContextMenu({
   }, [onClose])
   const left = Math.min(x, window.innerWidth - 220)
   const top = Math.min(y, window.innerHeight - items.length * 40 - 16)
-  return (
+  return createPortal(
     <div
       ref={ref}
       className="context-menu"
@@ -342,6 +343,7 @@ function ContextMenu({
           {a.label}
         </button>
       ))}
-    </div>
+    </div>,
+    document.body,
   )
 }

@@ -25,8 +25,19 @@ export function NotificationCenter() {
     function onDown(e: MouseEvent) {
       if (wrapRef.current && !wrapRef.current.contains(e.target as Node)) setOpen(false)
     }
+    function onKey(e: KeyboardEvent) {
+      if (e.key === 'Escape') {
+        e.preventDefault()
+        setOpen(false)
+        btnRef.current?.focus()
+      }
+    }
     document.addEventListener('mousedown', onDown)
-    return () => document.removeEventListener('mousedown', onDown)
+    document.addEventListener('keydown', onKey)
+    return () => {
+      document.removeEventListener('mousedown', onDown)
+      document.removeEventListener('keydown', onKey)
+    }
   }, [open])
 
   const refresh = () => void qc.invalidateQueries({ queryKey: keys.notifications })
@@ -57,13 +68,6 @@ export function NotificationCenter() {
           role="dialog"
           aria-label={t('notifications.title')}
           data-testid="notification-panel"
-          onKeyDown={(e) => {
-            if (e.key === 'Escape') {
-              e.stopPropagation()
-              setOpen(false)
-              btnRef.current?.focus()
-            }
-          }}
         >
           <div className="popover-head">
             <h2>{t('notifications.title')}</h2>

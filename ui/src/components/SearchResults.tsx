@@ -10,7 +10,15 @@ import { keys } from '../state/keys'
 import { useConversations } from '../state/queries'
 import { Avatar } from './common'
 
-export function SearchResults({ query, onPick }: { query: string; onPick: (cid: string, mid: string | null) => void }) {
+export function SearchResults({
+  query,
+  meId,
+  onPick,
+}: {
+  query: string
+  meId: string
+  onPick: (cid: string, mid: string | null) => void
+}) {
   const { t } = useTranslation()
   const backend = useBackend()
   const [debounced, setDebounced] = useState(query.trim())
@@ -87,7 +95,11 @@ export function SearchResults({ query, onPick }: { query: string; onPick: (cid: 
                   <span className="conv-time">{shortStamp(new Date(h.created_at), now, locale(), labels)}</span>
                 </span>
                 <span className="hit-text">
-                  <strong>{h.sender_name}: </strong>
+                  {h.sender_id === meId ? (
+                    <strong>{t('common.you')}: </strong>
+                  ) : h.sender_name !== h.conversation_title ? (
+                    <strong>{h.sender_name}: </strong>
+                  ) : null}
                   {highlight(snippet(h.content, debounced), debounced)}
                 </span>
               </button>

@@ -72,6 +72,7 @@ export function Sidebar({ me, searchRef }: { me: Profile; searchRef: RefObject<H
       {query.trim() ? (
         <SearchResults
           query={query}
+          meId={me.id}
           onPick={(cid, mid) => {
             ui.openConversation(cid, mid)
           }}

@@ -1,5 +1,6 @@
 import { X } from 'lucide-react'
 import { useEffect, useId, useRef, type ReactNode } from 'react'
+import { createPortal } from 'react-dom'
 import { useTranslation } from 'react-i18next'
 import type { AppError } from '../backend'
 import { avatarHue, initials } from '../lib/avatar'
@@ -130,7 +131,8 @@ export function Dialog({
     }
   }
 
-  return (
+  // Portal: a dialog opened from inside a virtual row must not sit under its transform.
+  return createPortal(
     <div className="overlay" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
       <div
         ref={ref}
@@ -152,6 +154,7 @@ export function Dialog({
         <div className="dialog-body">{children}</div>
         {footer && <div className="dialog-foot">{footer}</div>}
       </div>
-    </div>
+    </div>,
+    document.body,
   )
 }
