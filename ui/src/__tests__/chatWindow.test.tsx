@@ -20,7 +20,7 @@ async function openConversation(id: string, b = fake({ now: NOW })) {
   const r = renderApp(b)
   const item = await screen.findByRole('button', { name: new RegExp(id === 'c-maria' ? '^Maria Schulz' : id === 'c-bad' ? '^Badsanierung' : '^Petra') })
   await userEvent.click(item)
-  const feed = await screen.findByRole('feed')
+  const feed = await screen.findByTestId('message-feed')
   await waitFor(() => expect(within(feed).getAllByTestId('message').length).toBeGreaterThan(3))
   return { b, feed, ...r }
 }
@@ -28,7 +28,7 @@ async function openConversation(id: string, b = fake({ now: NOW })) {
 const follows = (a: Element, b: Element) => Boolean(a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING)
 
 describe('chat window', () => {
-  it('renders a feed of articles with own messages marked and the newest at the end', async () => {
+  it('renders a list of message articles with own messages marked and the newest at the end', async () => {
     const { feed } = await openConversation('c-maria')
     const msgs = within(feed).getAllByRole('article')
     const last = msgs.at(-1)!

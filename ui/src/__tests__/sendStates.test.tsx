@@ -28,7 +28,6 @@ function renderRow(m: Message, showReadLabel = false) {
     b,
     <MessageRow
       item={{ kind: 'message', key: m.id, message: m, own: true, groupStart: true, groupEnd: true }}
-      posInSet={1}
       flash={false}
       onEdit={() => undefined}
       showReadLabel={showReadLabel}
@@ -91,8 +90,7 @@ describe('send state on own messages', () => {
         fake(),
         <MessageRow
           item={{ kind: 'message', key: s, message: own(s), own: true, groupStart: true, groupEnd: true }}
-          posInSet={1}
-          flash={false}
+              flash={false}
           onEdit={() => undefined}
           showReadLabel
         />,
@@ -117,8 +115,7 @@ describe('edit and delete of own messages', () => {
       b,
       <MessageRow
         item={{ kind: 'message', key: m.id, message: m, own: true, groupStart: true, groupEnd: true }}
-        posInSet={1}
-        flash={false}
+          flash={false}
         onEdit={(x) => edits.push(x.id)}
         showReadLabel={false}
       />,
@@ -137,8 +134,7 @@ describe('edit and delete of own messages', () => {
       fake(),
       <MessageRow
         item={{ kind: 'message', key: m.id, message: m, own: true, groupStart: true, groupEnd: true }}
-        posInSet={1}
-        flash={false}
+          flash={false}
         onEdit={() => undefined}
         showReadLabel={false}
       />,
@@ -153,8 +149,7 @@ describe('edit and delete of own messages', () => {
       fake(),
       <MessageRow
         item={{ kind: 'message', key: 'd', message: own('sent', { deleted: true, content: '' }), own: true, groupStart: true, groupEnd: true }}
-        posInSet={1}
-        flash={false}
+          flash={false}
         onEdit={() => undefined}
         showReadLabel={false}
       />,
@@ -166,8 +161,7 @@ describe('edit and delete of own messages', () => {
       fake(),
       <MessageRow
         item={{ kind: 'message', key: 'e', message: own('sent', { edited: true }), own: true, groupStart: true, groupEnd: true }}
-        posInSet={1}
-        flash={false}
+          flash={false}
         onEdit={() => undefined}
         showReadLabel={false}
       />,
@@ -182,8 +176,7 @@ describe('edit and delete of own messages', () => {
       b,
       <MessageRow
         item={{ kind: 'message', key: m.id, message: m, own: true, groupStart: true, groupEnd: true }}
-        posInSet={1}
-        flash={false}
+          flash={false}
         onEdit={() => undefined}
         showReadLabel={false}
       />,

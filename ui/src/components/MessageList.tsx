@@ -199,11 +199,16 @@ export function MessageList({
   const labels = { today: t('chat.today'), yesterday: t('chat.yesterday') }
   const now = new Date()
   const loc = locale()
-  const lastOwnReadId = [...messages].reverse().find((m) => m.sender_id === me.id && !m.deleted && m.state !== 'failed' && m.state !== 'queued' && m.state !== 'sending')
-  const lastOwnReadIdValue = lastOwnReadId?.state === 'read' ? lastOwnReadId.id : null
-  let msgIndex = 0
-  const posInSet = new Map<string, number>()
-  for (const r of rows) if (r.kind === 'message') posInSet.set(r.key, ++msgIndex)
+  // "gelesen" is written out on the newest own message that was read (Element's sent receipt).
+  const lastOwnReadId = useMemo(() => {
+    for (let i = messages.length - 1; i >= 0; i -= 1) {
+      const m = messages[i]
+      if (!m || m.sender_id !== me.id || m.deleted) continue
+      if (m.state === 'read') return m.id
+      if (m.state === 'sent') return null
+    }
+    return null
+  }, [messages, me.id])
 
   return (
     <div className="timeline-wrap">
@@ -229,9 +234,10 @@ export function MessageList({
           <div className="timeline-empty">{t('chat.noMessages')}</div>
         ) : (
           <div
-            role="feed"
+            role="list"
             aria-label={t('chat.messages') + ': ' + title}
             aria-busy={loadingOlder}
+            data-testid="message-feed"
             className="feed"
             style={{ height: v.getTotalSize(), position: 'relative' }}
           >
@@ -244,6 +250,7 @@ export function MessageList({
                   data-index={vi.index}
                   ref={v.measureElement}
                   className="vrow"
+                  role="listitem"
                   style={{ transform: `translateY(${vi.start}px)` }}
                 >
                   {row.kind === 'top' ? (
@@ -261,10 +268,9 @@ export function MessageList({
                   ) : (
                     <MessageRow
                       item={row}
-                      posInSet={posInSet.get(row.key) ?? 0}
                       flash={flashId === row.key}
                       onEdit={onEdit}
-                      showReadLabel={row.key === lastOwnReadIdValue}
+                      showReadLabel={row.key === lastOwnReadId}
                     />
                   )}
                 </div>

@@ -17,13 +17,11 @@ type MessageItem = Extract<TimelineItem, { kind: 'message' }>
 
 export const MessageRow = memo(function MessageRow({
   item,
-  posInSet,
   flash,
   onEdit,
   showReadLabel,
 }: {
   item: MessageItem
-  posInSet: number
   flash: boolean
   onEdit: (m: Message) => void
   showReadLabel: boolean
@@ -82,8 +80,6 @@ export const MessageRow = memo(function MessageRow({
       data-group-start={item.groupStart}
       data-group-end={item.groupEnd}
       data-flash={flash}
-      aria-posinset={posInSet}
-      aria-setsize={-1}
       aria-label={label}
       tabIndex={0}
       onContextMenu={(e) => {

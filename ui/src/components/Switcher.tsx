@@ -55,7 +55,6 @@ export function Switcher({ onClose }: { onClose: () => void }) {
         }}
       />
       <ul id="switcher-list" role="listbox" className="plain-list switcher-list" aria-label={t('switcher.title')}>
-        {list.length === 0 && <li className="hint pad">{t('switcher.none')}</li>}
         {list.slice(0, 50).map((c, i) => (
           <li
             key={c.id}
@@ -78,6 +77,7 @@ export function Switcher({ onClose }: { onClose: () => void }) {
           </li>
         ))}
       </ul>
+      {list.length === 0 && <p className="hint pad">{t('switcher.none')}</p>}
       <p className="hint">{t('switcher.hint')}</p>
     </Dialog>
   )
