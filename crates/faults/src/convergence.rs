@@ -1,0 +1,945 @@
+//! The convergence run: clients under faults, then every promise checked.
+//!
+//! A run owns a throwaway Postgres cluster (so it may restart it), the server binary on it,
+//! and a [`FaultProxy`] in front. `clients` `werkfunk-cli` profiles share a group
+//! conversation (the first two also a direct one the others must never see) and, until the
+//! deadline, each sends numbered messages (`<client>-<seq>`), edits and deletes its own and
+//! marks conversations read, one command at a time through the proxy; some commands are
+//! killed with SIGKILL at a random moment (a client dying mid-outbox). A "sleeper" profile
+//! queues messages offline, then runs `watch` and is stopped (SIGSTOP) for longer than the
+//! heartbeat and the token lifetime, and resumed. Meanwhile a chaos loop kills the server
+//! with SIGKILL and restarts it, restarts Postgres (`pg_ctl restart -m fast`) and partitions
+//! the proxy.
+//!
+//! Then the faults stop, every client syncs, and [`Report`] counts what broke a promise:
+//! a message a client was told is `sent`/`queued` that the server lacks (lost), one message
+//! stored twice (duplicated), a sender's messages out of their order, an edit or delete that
+//! is missing or landed on another message, a cache that differs from what the server lets
+//! that user see, a conversation still unread after reading it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::Rng;
+use serde_json::{json, Value};
+use sqlx::{Connection, Executor};
+use tokio::time::Instant;
+use uuid::Uuid;
+use werkfunk_server::jwt::{self, DbRole, Keys};
+use werkfunk_testkit::cluster::Cluster;
+use werkfunk_testkit::JWT_SECRET;
+
+use crate::procs::{self, CliClient, ServerProcess};
+use crate::proxy::{Counts, FaultProxy};
+use crate::{seed, Error, Result};
+
+/// What a run does.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub seed: u64,
+    /// Workload clients (besides the sleeper), at least 2.
+    pub clients: usize,
+    /// How long the clients work under faults.
+    pub duration: Duration,
+    /// Share of proxied connections that get a fault.
+    pub fault_rate: f64,
+    /// Share of client commands killed with SIGKILL at a random moment.
+    pub kill_rate: f64,
+    /// How long the sleeper stays stopped (longer than the 25 s heartbeat and `jwt_exp`).
+    pub stop_for: Duration,
+    /// Access-token lifetime of the server, seconds (short, so tokens expire during the run).
+    pub jwt_exp: u64,
+    /// Seconds between chaos actions: a random pause in this range.
+    pub chaos_every: (u64, u64),
+}
+
+impl Settings {
+    /// The short run of `cargo test -p werkfunk-faults`, adjustable through the environment:
+    /// `WERKFUNK_FAULTS_SEED`, `WERKFUNK_FAULTS_SECS`, `WERKFUNK_FAULTS_CLIENTS`.
+    pub fn from_env(default_secs: u64) -> Settings {
+        let num = |k: &str, d: u64| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(d)
+        };
+        Settings {
+            seed: seed::run_seed("convergence"),
+            clients: num("WERKFUNK_FAULTS_CLIENTS", 3).max(2) as usize,
+            duration: Duration::from_secs(num("WERKFUNK_FAULTS_SECS", default_secs)),
+            fault_rate: 0.25,
+            kill_rate: 0.06,
+            stop_for: Duration::from_secs(32),
+            jwt_exp: 20,
+            chaos_every: (3, 9),
+        }
+    }
+}
+
+/// Faults injected, by kind.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    pub proxy: Counts,
+    pub server_kills: u64,
+    pub postgres_restarts: u64,
+    pub client_kills: u64,
+    pub client_stops: u64,
+}
+
+impl Faults {
+    pub fn total(&self) -> u64 {
+        let p = &self.proxy;
+        p.cuts
+            + p.resets
+            + p.stalls
+            + p.slows
+            + p.partitions
+            + self.server_kills
+            + self.postgres_restarts
+            + self.client_kills
+            + self.client_stops
+    }
+}
+
+/// The outcome of a run: figures, and every broken promise in words.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub seed: u64,
+    pub duration_secs: u64,
+    pub clients: usize,
+    pub faults: Faults,
+    /// Sends a client was told are `sent` or `queued`.
+    pub sent_confirmed: u64,
+    /// Sends whose command was killed or failed before it answered (may or may not exist).
+    pub sent_unconfirmed: u64,
+    pub edits: u64,
+    pub deletes: u64,
+    pub reads: u64,
+    pub messages_on_server: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub out_of_order: u64,
+    pub edits_wrong: u64,
+    pub deletes_wrong: u64,
+    pub caches_diverged: u64,
+    pub unread_left: u64,
+    pub failures: Vec<String>,
+}
+
+impl Report {
+    pub fn is_clean(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    pub fn to_json(&self) -> Value {
+        let p = &self.faults.proxy;
+        json!({
+            "seed": self.seed,
+            "duration_secs": self.duration_secs,
+            "clients": self.clients,
+            "faults": {
+                "total": self.faults.total(),
+                "proxy_connections": p.connections,
+                "proxy_cuts": p.cuts,
+                "proxy_resets": p.resets,
+                "proxy_stalls": p.stalls,
+                "proxy_slow": p.slows,
+                "proxy_partitions": p.partitions,
+                "proxy_refused": p.refused,
+                "server_kill9_restarts": self.faults.server_kills,
+                "postgres_fast_restarts": self.faults.postgres_restarts,
+                "client_kill9": self.faults.client_kills,
+                "client_sigstop": self.faults.client_stops,
+            },
+            "sent_confirmed": self.sent_confirmed,
+            "sent_unconfirmed": self.sent_unconfirmed,
+            "edits": self.edits,
+            "deletes": self.deletes,
+            "reads": self.reads,
+            "messages_on_server": self.messages_on_server,
+            "lost": self.lost,
+            "duplicated": self.duplicated,
+            "out_of_order": self.out_of_order,
+            "edits_wrong": self.edits_wrong,
+            "deletes_wrong": self.deletes_wrong,
+            "caches_diverged": self.caches_diverged,
+            "unread_left": self.unread_left,
+            "failures": self.failures,
+        })
+    }
+}
+
+/// One send as its client saw it.
+#[derive(Debug, Clone)]
+struct SendRec {
+    conversation: Uuid,
+    seq: u64,
+    content: String,
+    /// Known when the command answered with an id (state `sent` or `queued`).
+    id: Option<Uuid>,
+    /// The state the command answered: `sent` or `queued`.
+    state: String,
+}
+
+/// One edit or delete as its client saw it.
+#[derive(Debug, Clone)]
+struct ChangeRec {
+    /// `None` for a delete.
+    content: Option<String>,
+    /// The command answered with success.
+    confirmed: bool,
+}
+
+#[derive(Debug, Default)]
+struct ClientLog {
+    sends: Vec<SendRec>,
+    changes: HashMap<Uuid, Vec<ChangeRec>>,
+    reads: u64,
+    kills: u64,
+    stops: u64,
+    failures: Vec<String>,
+}
+
+const OP_TIMEOUT: Duration = Duration::from_secs(90);
+const PASSWORD: &str = "Fehler-Toleranz-2026";
+
+/// Runs the whole thing; `Err` only when the run could not be set up.
+pub async fn run(settings: Settings) -> Result<Report> {
+    let started = Instant::now();
+    let bins = procs::binaries()?;
+    // A cluster of our own: the run restarts it.
+    let cluster = tokio::task::spawn_blocking(Cluster::start_temporary)
+        .await
+        .map_err(|e| Error::Setup(e.to_string()))??;
+    let mut admin = sqlx::PgConnection::connect(&cluster.url("postgres")).await?;
+    admin.execute("create database werkfunk_faults").await?;
+    admin.close().await?;
+    let db_url = cluster.url("werkfunk_faults");
+    let scratch = tempfile::tempdir()?;
+    let log = scratch.path().join("server.log");
+    let mut server = ServerProcess::start(
+        &bins.server,
+        &db_url,
+        JWT_SECRET,
+        settings.jwt_exp,
+        log.clone(),
+    )
+    .await?;
+    let anon_key = Keys::new(JWT_SECRET).api_key(DbRole::Anon, jwt::now());
+    let proxy = Arc::new(FaultProxy::start(server.addr(), seed::rng(settings.seed, 1), 0.0).await?);
+
+    // Accounts and conversations, straight to the server.
+    let mut clients = Vec::new();
+    for i in 0..=settings.clients {
+        let name = if i == settings.clients {
+            "s".to_owned()
+        } else {
+            format!("c{i}")
+        };
+        let c = CliClient::new(&name, &bins.cli, &anon_key)?;
+        let email = format!("{name}-{}@werkfunk.test", settings.seed);
+        let run = c
+            .run(
+                &server.url(),
+                &[
+                    "signup",
+                    "--email",
+                    &email,
+                    "--password",
+                    PASSWORD,
+                    "--name",
+                    &format!("Client {name}"),
+                ],
+                OP_TIMEOUT,
+                None,
+            )
+            .await?;
+        let id = run
+            .json()
+            .first()
+            .and_then(|v| v["user_id"].as_str())
+            .and_then(|s| s.parse::<Uuid>().ok());
+        let Some(id) = id else {
+            return Err(Error::Setup(format!(
+                "signup of {name} failed: {}",
+                run.stderr
+            )));
+        };
+        clients.push((Arc::new(c), id));
+    }
+    let others: Vec<String> = clients[1..].iter().map(|(_, id)| id.to_string()).collect();
+    let mut args = vec!["new", "--type", "group", "--title", "Baustelle", "--with"];
+    args.extend(others.iter().map(String::as_str));
+    let group = new_conversation(&clients[0].0, &server.url(), &args).await?;
+    let partner = clients[1].1.to_string();
+    let direct = new_conversation(
+        &clients[0].0,
+        &server.url(),
+        &["new", "--type", "direct", "--with", &partner],
+    )
+    .await?;
+    let sync_all = |cs: &Vec<(Arc<CliClient>, Uuid)>, url: String| {
+        let cs: Vec<Arc<CliClient>> = cs.iter().map(|(c, _)| c.clone()).collect();
+        async move {
+            for c in cs {
+                c.run(&url, &["sync"], OP_TIMEOUT, None).await?;
+            }
+            Ok::<_, Error>(())
+        }
+    };
+    sync_all(&clients, server.url()).await?;
+
+    // Work under faults.
+    proxy.set_rate(settings.fault_rate);
+    let deadline = Instant::now() + settings.duration;
+    let mut workers = Vec::new();
+    for (i, (c, _)) in clients.iter().enumerate().take(settings.clients) {
+        let convs = if i < 2 {
+            vec![group, direct]
+        } else {
+            vec![group]
+        };
+        let rng = seed::rng(settings.seed, 100 + i as u64);
+        workers.push(tokio::spawn(work(
+            c.clone(),
+            proxy.url(),
+            convs,
+            rng,
+            deadline,
+            settings.kill_rate,
+        )));
+    }
+    let sleeper = {
+        let (c, _) = clients[settings.clients].clone();
+        tokio::spawn(sleep_and_resume(
+            c,
+            proxy.url(),
+            group,
+            seed::rng(settings.seed, 2),
+            deadline,
+            settings.stop_for,
+        ))
+    };
+    let mut chaos_rng = seed::rng(settings.seed, 3);
+    let mut faults = Faults::default();
+    let mut failures = Vec::new();
+    while Instant::now() < deadline {
+        let pause = Duration::from_secs(
+            chaos_rng.gen_range(settings.chaos_every.0..=settings.chaos_every.1),
+        );
+        tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
+        if Instant::now() >= deadline {
+            break;
+        }
+        match chaos_rng.gen_range(0..10u8) {
+            0..=3 => {
+                if let Err(e) = server.kill9_and_restart().await {
+                    failures.push(format!("server did not come back after kill -9: {e}"));
+                    break;
+                }
+                faults.server_kills += 1;
+            }
+            4..=5 => {
+                let c = &cluster;
+                let restarted = tokio::task::block_in_place(|| procs::restart_postgres(c));
+                if let Err(e) = restarted {
+                    failures.push(format!("postgres restart: {e}"));
+                    break;
+                }
+                faults.postgres_restarts += 1;
+            }
+            _ => {
+                let d = Duration::from_millis(chaos_rng.gen_range(300..4_000));
+                proxy.partition(d).await;
+            }
+        }
+    }
+    let mut logs = Vec::new();
+    for w in workers {
+        logs.push(
+            w.await
+                .map_err(|e| Error::Setup(format!("worker panicked: {e}")))?,
+        );
+    }
+    let sleeper_log = sleeper
+        .await
+        .map_err(|e| Error::Setup(format!("sleeper panicked: {e}")))?;
+
+    // Quiet: no more faults; everyone syncs.
+    proxy.set_rate(0.0);
+    server.wait_healthy().await?;
+    let mut report = Report {
+        seed: settings.seed,
+        clients: settings.clients,
+        failures,
+        ..Report::default()
+    };
+    for (c, _) in &clients {
+        let mut clean = false;
+        for _ in 0..10 {
+            let s = c.run(&proxy.url(), &["sync"], OP_TIMEOUT, None).await?;
+            let pending = c.run(&proxy.url(), &["outbox"], OP_TIMEOUT, None).await?;
+            if s.ok() && pending.ok() && pending.json().is_empty() {
+                clean = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        if !clean {
+            let pending = c.run(&proxy.url(), &["outbox"], OP_TIMEOUT, None).await?;
+            report.failures.push(format!(
+                "{}: outbox not empty after the faults stopped: {}",
+                c.name,
+                pending.stdout.trim()
+            ));
+        }
+    }
+
+    let mut all_logs = logs;
+    all_logs.push(sleeper_log);
+    check(
+        &mut report,
+        &db_url,
+        &clients,
+        &all_logs,
+        &proxy.url(),
+        [group, direct],
+    )
+    .await?;
+    faults.proxy = proxy.stats();
+    faults.client_kills = all_logs.iter().map(|l| l.kills).sum();
+    faults.client_stops = all_logs.iter().map(|l| l.stops).sum();
+    report.faults = faults;
+    for l in &all_logs {
+        report.failures.extend(l.failures.iter().cloned());
+    }
+    report.duration_secs = started.elapsed().as_secs();
+    server.stop().await;
+    if !report.is_clean() {
+        let tail = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: Vec<&str> = tail.lines().rev().take(30).collect();
+        eprintln!(
+            "server log (last lines, newest first):\n{}",
+            tail.join("\n")
+        );
+    }
+    drop(cluster);
+    Ok(report)
+}
+
+async fn new_conversation(c: &CliClient, url: &str, args: &[&str]) -> Result<Uuid> {
+    let run = c.run(url, args, OP_TIMEOUT, None).await?;
+    run.json()
+        .first()
+        .and_then(|v| v["conversation_id"].as_str())
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Error::Setup(format!("new conversation failed: {}", run.stderr)))
+}
+
+fn kill_after(rng: &mut StdRng, rate: f64) -> Option<Duration> {
+    let roll: f64 = rng.gen();
+    // A command takes a few hundred milliseconds: most kills land in its middle.
+    let after = Duration::from_millis(rng.gen_range(5..400));
+    (roll < rate).then_some(after)
+}
+
+/// One client's workload until `deadline`.
+async fn work(
+    c: Arc<CliClient>,
+    url: String,
+    convs: Vec<Uuid>,
+    mut rng: StdRng,
+    deadline: Instant,
+    kill_rate: f64,
+) -> ClientLog {
+    let mut log = ClientLog::default();
+    let mut seq = 0u64;
+    let mut edits = 0u64;
+    while Instant::now() < deadline {
+        let roll = rng.gen_range(0..100u8);
+        let kill = kill_after(&mut rng, kill_rate);
+        let conv = convs[rng.gen_range(0..convs.len())];
+        // Own messages that are known and not deleted (edit and delete need an id).
+        let live: Vec<Uuid> = log
+            .sends
+            .iter()
+            .filter_map(|s| s.id)
+            .filter(|id| {
+                !log.changes
+                    .get(id)
+                    .is_some_and(|cs| cs.iter().any(|c| c.content.is_none()))
+            })
+            .collect();
+        let pick = (!live.is_empty()).then(|| live[rng.gen_range(0..live.len())]);
+        let result = match (roll, pick) {
+            (60..=79, Some(id)) => {
+                edits += 1;
+                let prefix = log
+                    .sends
+                    .iter()
+                    .find(|s| s.id == Some(id))
+                    .map(|s| prefix_of(&s.content))
+                    .unwrap_or_default();
+                let text = format!("{prefix} edit {edits}");
+                let run = c
+                    .run(&url, &["edit", &id.to_string(), &text], OP_TIMEOUT, kill)
+                    .await;
+                run.inspect(|r| {
+                    let confirmed =
+                        r.ok() && r.json().first().is_some_and(|v| v["edited"] == json!(true));
+                    log.changes.entry(id).or_default().push(ChangeRec {
+                        content: Some(text),
+                        confirmed,
+                    });
+                })
+            }
+            (80..=87, Some(id)) => {
+                let run = c
+                    .run(&url, &["delete", &id.to_string()], OP_TIMEOUT, kill)
+                    .await;
+                run.inspect(|r| {
+                    let confirmed = r.ok()
+                        && r.json()
+                            .first()
+                            .is_some_and(|v| v["deleted"] == json!(true));
+                    log.changes.entry(id).or_default().push(ChangeRec {
+                        content: None,
+                        confirmed,
+                    });
+                })
+            }
+            (88..=99, _) => {
+                log.reads += 1;
+                c.run(&url, &["read", &conv.to_string()], OP_TIMEOUT, kill)
+                    .await
+            }
+            _ => {
+                seq += 1;
+                // Sometimes long, so that cuts land inside request bodies.
+                let padding = "Fliesen ".repeat(rng.gen_range(0..3usize).pow(3) * 40);
+                let content = format!("{}-{seq:05} Nachricht über die Baustelle {padding}", c.name);
+                let run = c
+                    .run(
+                        &url,
+                        &["send", &conv.to_string(), &content],
+                        OP_TIMEOUT,
+                        kill,
+                    )
+                    .await;
+                run.inspect(|r| {
+                    let answer = r.json().into_iter().next();
+                    let id = answer
+                        .as_ref()
+                        .and_then(|v| v["message_id"].as_str())
+                        .and_then(|s| s.parse::<Uuid>().ok());
+                    let state = answer
+                        .as_ref()
+                        .and_then(|v| v["state"].as_str())
+                        .unwrap_or("")
+                        .to_owned();
+                    if state == "failed" {
+                        log.failures.push(format!(
+                            "{}: send {seq} failed for good: {}",
+                            c.name,
+                            r.stdout.trim()
+                        ));
+                    }
+                    let id = id.filter(|_| state == "sent" || state == "queued");
+                    log.sends.push(SendRec {
+                        conversation: conv,
+                        seq,
+                        content,
+                        id,
+                        state,
+                    });
+                })
+            }
+        };
+        match result {
+            Ok(r) if r.code.is_none() && kill.is_some() => log.kills += 1,
+            Ok(_) => {}
+            Err(e) => log
+                .failures
+                .push(format!("{}: could not run werkfunk-cli: {e}", c.name)),
+        }
+    }
+    log
+}
+
+/// Queues messages offline, then runs `watch` and stops it (SIGSTOP) for `stop_for`, resumes
+/// it, lets it work, ends it; until `deadline`.
+async fn sleep_and_resume(
+    c: Arc<CliClient>,
+    url: String,
+    conv: Uuid,
+    mut rng: StdRng,
+    deadline: Instant,
+    stop_for: Duration,
+) -> ClientLog {
+    let mut log = ClientLog::default();
+    let nowhere = match procs::free_port() {
+        Ok(p) => format!("http://127.0.0.1:{p}"),
+        Err(e) => {
+            log.failures.push(format!("sleeper: {e}"));
+            return log;
+        }
+    };
+    let mut seq = 0u64;
+    while Instant::now() < deadline {
+        for _ in 0..rng.gen_range(1..4) {
+            seq += 1;
+            let content = format!("{}-{seq:05} offline geschrieben", c.name);
+            match c
+                .run(
+                    &nowhere,
+                    &["send", &conv.to_string(), &content],
+                    OP_TIMEOUT,
+                    None,
+                )
+                .await
+            {
+                Ok(r) => {
+                    let answer = r.json().into_iter().next();
+                    let id = answer
+                        .as_ref()
+                        .and_then(|v| v["message_id"].as_str())
+                        .and_then(|s| s.parse::<Uuid>().ok());
+                    if answer.as_ref().and_then(|v| v["state"].as_str()) != Some("queued") {
+                        log.failures.push(format!(
+                            "sleeper: an offline send was not queued: {} {}",
+                            r.stdout.trim(),
+                            r.stderr.trim()
+                        ));
+                    }
+                    log.sends.push(SendRec {
+                        conversation: conv,
+                        seq,
+                        content,
+                        id,
+                        state: "queued".into(),
+                    });
+                }
+                Err(e) => log.failures.push(format!("sleeper: {e}")),
+            }
+        }
+        let mut watch = match c
+            .command(&url, &["watch"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+        {
+            Ok(w) => w,
+            Err(e) => {
+                log.failures
+                    .push(format!("sleeper: watch did not start: {e}"));
+                return log;
+            }
+        };
+        let Some(pid) = watch.id() else { return log };
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(200..4_000))).await;
+        if procs::signal(pid, "STOP") {
+            log.stops += 1;
+            tokio::time::sleep(stop_for).await;
+            procs::signal(pid, "CONT");
+        }
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        procs::signal(pid, "TERM");
+        if tokio::time::timeout(Duration::from_secs(15), watch.wait())
+            .await
+            .is_err()
+        {
+            log.failures
+                .push("sleeper: watch did not end within 15 s of SIGTERM".into());
+            let _ = watch.start_kill();
+            let _ = watch.wait().await;
+        }
+    }
+    log
+}
+
+/// `c0-00012` of `c0-00012 …`.
+fn prefix_of(content: &str) -> String {
+    content.split(' ').next().unwrap_or("").to_owned()
+}
+
+/// `(client name, seq)` of a message's content.
+fn parse_prefix(content: &str) -> Option<(String, u64)> {
+    let p = prefix_of(content);
+    let (name, seq) = p.rsplit_once('-')?;
+    Some((name.to_owned(), seq.parse().ok()?))
+}
+
+#[derive(Debug, Clone)]
+struct Row {
+    id: Uuid,
+    conversation: Uuid,
+    sender: Uuid,
+    content: String,
+    deleted: bool,
+}
+
+async fn check(
+    report: &mut Report,
+    db_url: &str,
+    clients: &[(Arc<CliClient>, Uuid)],
+    logs: &[ClientLog],
+    url: &str,
+    [group, direct]: [Uuid; 2],
+) -> Result<()> {
+    let mut db = sqlx::PgConnection::connect(db_url).await?;
+    let raw: Vec<(Uuid, Uuid, Uuid, String, bool)> = sqlx::query_as(
+        "select id, conversation_id, sender_id, content, deleted_at is not null from public.messages order by created_at, id",
+    )
+    .fetch_all(&mut db)
+    .await?;
+    db.close().await?;
+    let rows: Vec<Row> = raw
+        .into_iter()
+        .map(|(id, conversation, sender, content, deleted)| Row {
+            id,
+            conversation,
+            sender,
+            content,
+            deleted,
+        })
+        .collect();
+    report.messages_on_server = rows.len() as u64;
+    let by_id: HashMap<Uuid, &Row> = rows.iter().map(|r| (r.id, r)).collect();
+    let name_of: HashMap<Uuid, &str> = clients
+        .iter()
+        .map(|(c, id)| (*id, c.name.as_str()))
+        .collect();
+
+    // Exactly once: one row per (client, seq).
+    let mut seen: HashMap<(String, u64), Vec<Uuid>> = HashMap::new();
+    for r in &rows {
+        match parse_prefix(&r.content) {
+            Some(key) => seen.entry(key).or_default().push(r.id),
+            None => report.failures.push(format!(
+                "message {} has content no client wrote: {:?}",
+                r.id, r.content
+            )),
+        }
+        let claimed = parse_prefix(&r.content).map(|(n, _)| n);
+        if claimed.as_deref() != name_of.get(&r.sender).copied() {
+            report.failures.push(format!(
+                "message {} says it is from {claimed:?} but its sender is {}",
+                r.id, r.sender
+            ));
+        }
+    }
+    for (key, ids) in &seen {
+        if ids.len() > 1 {
+            report.duplicated += ids.len() as u64 - 1;
+            report
+                .failures
+                .push(format!("{key:?} stored {} times: {ids:?}", ids.len()));
+        }
+    }
+
+    for (log, (c, _)) in logs.iter().zip(clients) {
+        for s in &log.sends {
+            let Some(id) = s.id else {
+                report.sent_unconfirmed += 1;
+                continue;
+            };
+            report.sent_confirmed += 1;
+            // Deleting a message that is still queued means it is never sent.
+            let deleted_while_queued = s.state == "queued"
+                && log
+                    .changes
+                    .get(&id)
+                    .is_some_and(|cs| cs.iter().any(|c| c.content.is_none()));
+            match by_id.get(&id) {
+                None if deleted_while_queued => {}
+                None => {
+                    report.lost += 1;
+                    report.failures.push(format!("{}: message {} ({}) was confirmed ({}) but is not on the server; its edits/deletes: {:?}", c.name, s.seq, id, s.state, log.changes.get(&id)));
+                }
+                Some(r)
+                    if r.conversation != s.conversation
+                        || prefix_of(&r.content) != prefix_of(&s.content) =>
+                {
+                    report.failures.push(format!(
+                        "{}: message {id} is in {} as {:?}, expected {} {:?}",
+                        c.name, r.conversation, r.content, s.conversation, s.content
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        // Edits and deletes: the last confirmed one holds, or a later unconfirmed one.
+        for (id, changes) in &log.changes {
+            report.edits += changes.iter().filter(|c| c.content.is_some()).count() as u64;
+            report.deletes += changes.iter().filter(|c| c.content.is_none()).count() as u64;
+            let Some(row) = by_id.get(id) else { continue };
+            let original = log
+                .sends
+                .iter()
+                .find(|s| s.id == Some(*id))
+                .map(|s| s.content.clone())
+                .unwrap_or_default();
+            let edits: Vec<&ChangeRec> = changes.iter().filter(|c| c.content.is_some()).collect();
+            let last_confirmed = edits.iter().rposition(|e| e.confirmed);
+            let mut allowed: Vec<String> = Vec::new();
+            match last_confirmed {
+                Some(i) => allowed.extend(edits[i..].iter().filter_map(|e| e.content.clone())),
+                None => {
+                    allowed.push(original);
+                    allowed.extend(edits.iter().filter_map(|e| e.content.clone()));
+                }
+            }
+            if !allowed.contains(&row.content) {
+                report.edits_wrong += 1;
+                report.failures.push(format!(
+                    "{}: message {id} reads {:?}; expected one of {allowed:?}",
+                    c.name, row.content
+                ));
+            }
+            let delete_confirmed = changes.iter().any(|c| c.content.is_none() && c.confirmed);
+            if delete_confirmed && !row.deleted {
+                report.deletes_wrong += 1;
+                report.failures.push(format!(
+                    "{}: message {id} was deleted (confirmed) but is not",
+                    c.name
+                ));
+            }
+        }
+        report.reads += log.reads;
+    }
+    // Messages deleted that nobody deleted.
+    let deleted_by_someone: std::collections::HashSet<Uuid> = logs
+        .iter()
+        .flat_map(|l| {
+            l.changes
+                .iter()
+                .filter(|(_, cs)| cs.iter().any(|c| c.content.is_none()))
+                .map(|(id, _)| *id)
+        })
+        .collect();
+    for r in rows
+        .iter()
+        .filter(|r| r.deleted && !deleted_by_someone.contains(&r.id))
+    {
+        report.deletes_wrong += 1;
+        report.failures.push(format!(
+            "message {} is deleted, but no one deleted it",
+            r.id
+        ));
+    }
+
+    // Each sender's order, per conversation, by (created_at, id).
+    let mut last: HashMap<(Uuid, Uuid), u64> = HashMap::new();
+    for r in &rows {
+        let Some((_, seq)) = parse_prefix(&r.content) else {
+            continue;
+        };
+        let key = (r.sender, r.conversation);
+        if let Some(prev) = last.get(&key) {
+            if seq <= *prev {
+                report.out_of_order += 1;
+                report.failures.push(format!(
+                    "{} in {}: message {seq} stored after {prev}",
+                    r.sender, r.conversation
+                ));
+            }
+        }
+        last.insert(key, seq);
+    }
+
+    // Every cache equals what the server shows that user.
+    for (i, (c, _)) in clients.iter().enumerate() {
+        let mine: Vec<Uuid> = if i < 2 {
+            vec![group, direct]
+        } else {
+            vec![group]
+        };
+        for conv in [group, direct] {
+            let expected: BTreeMap<Uuid, (String, bool)> = if mine.contains(&conv) {
+                rows.iter()
+                    .filter(|r| r.conversation == conv)
+                    .map(|r| (r.id, (r.content.clone(), r.deleted)))
+                    .collect()
+            } else {
+                BTreeMap::new()
+            };
+            let h = c
+                .run(
+                    url,
+                    &["history", &conv.to_string(), "--limit", "1000000"],
+                    OP_TIMEOUT,
+                    None,
+                )
+                .await?;
+            let cached: BTreeMap<Uuid, (String, bool)> = h
+                .json()
+                .iter()
+                .filter_map(|m| {
+                    let id = m["id"].as_str()?.parse().ok()?;
+                    Some((
+                        id,
+                        (
+                            m["content"].as_str().unwrap_or("").to_owned(),
+                            m["deleted"].as_bool().unwrap_or(false),
+                        ),
+                    ))
+                })
+                .collect();
+            let same = expected.len() == cached.len()
+                && expected.iter().all(|(id, (content, deleted))| {
+                    cached
+                        .get(id)
+                        .is_some_and(|(cc, cd)| cd == deleted && (*deleted || cc == content))
+                });
+            if !same {
+                report.caches_diverged += 1;
+                let missing: Vec<&Uuid> = expected
+                    .keys()
+                    .filter(|k| !cached.contains_key(k))
+                    .collect();
+                let extra: Vec<&Uuid> = cached
+                    .keys()
+                    .filter(|k| !expected.contains_key(k))
+                    .collect();
+                let differ: Vec<String> = expected
+                    .iter()
+                    .filter(|(id, e)| cached.get(id).is_some_and(|c| c != *e))
+                    .map(|(id, e)| format!("{id}: server {e:?}, cache {:?}", cached.get(id)))
+                    .take(5)
+                    .collect();
+                report.failures.push(format!(
+                    "{}: cache of {conv} differs from the server: {} expected, {} cached, missing {missing:?}, extra {extra:?}, differing {differ:?}",
+                    c.name,
+                    expected.len(),
+                    cached.len()
+                ));
+            }
+        }
+        // Reading clears the unread count.
+        for conv in &mine {
+            c.run(url, &["read", &conv.to_string()], OP_TIMEOUT, None)
+                .await?;
+        }
+        let list = c.run(url, &["conversations"], OP_TIMEOUT, None).await?;
+        for conv in list.json() {
+            let id = conv["conversation_id"]
+                .as_str()
+                .and_then(|s| s.parse::<Uuid>().ok());
+            if id.is_some_and(|id| !mine.contains(&id)) {
+                report.failures.push(format!(
+                    "{}: lists conversation {id:?} it is not a member of",
+                    c.name
+                ));
+            }
+            if conv["unread_count"].as_i64().unwrap_or(0) != 0 {
+                report.unread_left += 1;
+                report.failures.push(format!(
+                    "{}: {} still unread after reading: {conv}",
+                    c.name, conv["conversation_id"]
+                ));
+            }
+        }
+    }
+    Ok(())
+}
