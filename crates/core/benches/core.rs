@@ -4,12 +4,15 @@
 //! - catch-up of 10,000 new messages (real server, real SQLite) vs. fetching the same pages
 //!   over REST without storing them;
 //! - drain of 1,000 queued messages vs. the same 1,000 POSTs without the outbox;
+//! - reads while a catch-up writes: p50/p99 of `conversations()` and of opening a
+//!   conversation (`timeline(conv, 50)`) while a 10,000-message catch-up runs, beside the same
+//!   reads with nothing else running (the store's reader pool beside its writer);
 //! - open a conversation: the newest 50 of 1,000,000 cached messages;
 //! - full-text search over 1,000,000 cached messages (vs. a prefix `LIKE` scan is not a fair
 //!   baseline, so none: the aim is absolute).
 //!
 //! Prints one Markdown table on stdout. `WERKFUNK_BENCH_QUICK=1` makes a small run;
-//! `WERKFUNK_BENCH_ONLY=drain` (or `catch-up`, `cache`, comma-separated) a partial one.
+//! `WERKFUNK_BENCH_ONLY=drain` (or `catch-up`, `reads`, `cache`, comma-separated) a partial one.
 
 use std::time::{Duration, Instant};
 
@@ -95,6 +98,9 @@ fn main() {
     rt.block_on(async {
         if wanted("catch-up") {
             rows.push(catch_up().await);
+        }
+        if wanted("reads") {
+            rows.extend(reads_under_catch_up().await);
         }
         if wanted("drain") {
             rows.push(drain().await);
@@ -183,6 +189,98 @@ async fn catch_up() -> Row {
         baseline: format!("{} (REST pages only)", ms(baseline)),
         aim: "≤ 1 s for 10,000",
     }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn p50_p99(mut v: Vec<Duration>) -> String {
+    v.sort();
+    format!("p50 {} / p99 {} ({} reads)", ms(percentile(&v, 0.5)), ms(percentile(&v, 0.99)), v.len())
+}
+
+/// The list and an open conversation, read through the engine's async API while a catch-up
+/// of 10,000 messages writes, beside the same reads on an idle engine.
+async fn reads_under_catch_up() -> Vec<Row> {
+    let n: i64 = if quick() { 1_000 } else { 10_000 };
+    let server = TestServer::start().await;
+    let alice = server.signup("Alice", "tradesperson").await;
+    let bob = server.signup("Bob", "customer").await;
+    let conv = server.conversation("direct", None, &alice, &[&bob]).await;
+    // A list of realistic length: 30 more conversations with a few messages each.
+    let mut others = Vec::new();
+    for i in 0..30 {
+        let u = server.signup(&format!("Kunde {i}"), "customer").await;
+        let c = server.conversation("direct", None, &bob, &[&u]).await;
+        others.push(c);
+    }
+    for c in &others {
+        sqlx::query("insert into messages (conversation_id, sender_id, content) select $1, $2, 'Hallo ' || g from generate_series(1, 20) g")
+            .bind(c)
+            .bind(bob.id)
+            .execute(server.db.pool())
+            .await
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let b = engine(&server, &bob.email, &bob.password, dir.path()).await;
+    b.catch_up().await.unwrap();
+    let open = others[0];
+
+    // Baseline: nothing else running.
+    let (mut list_idle, mut open_idle) = (Vec::new(), Vec::new());
+    for _ in 0..300 {
+        let t = Instant::now();
+        assert!(!b.conversations().await.unwrap().is_empty());
+        list_idle.push(t.elapsed());
+        let t = Instant::now();
+        assert!(!b.timeline(open, 50).await.unwrap().is_empty());
+        open_idle.push(t.elapsed());
+    }
+
+    sqlx::query(
+        "insert into messages (conversation_id, sender_id, content)
+         select $1, $2, 'Nachricht ' || g from generate_series(1, $3) g",
+    )
+    .bind(conv)
+    .bind(alice.id)
+    .bind(n)
+    .execute(server.db.pool())
+    .await
+    .unwrap();
+    // The catch-up of the new messages runs as its own task; the reads go on beside it.
+    let b = std::sync::Arc::new(b);
+    let catching_up = {
+        let b = b.clone();
+        tokio::spawn(async move { b.catch_up().await.unwrap() })
+    };
+    let (mut list_busy, mut open_busy) = (Vec::new(), Vec::new());
+    while !catching_up.is_finished() {
+        let t = Instant::now();
+        assert!(!b.conversations().await.unwrap().is_empty());
+        list_busy.push(t.elapsed());
+        let t = Instant::now();
+        assert!(!b.timeline(open, 50).await.unwrap().is_empty());
+        open_busy.push(t.elapsed());
+    }
+    let report = catching_up.await.unwrap();
+    assert!(report.changed as i64 >= n);
+    server.stop().await;
+    vec![
+        Row {
+            name: format!("`conversations()` (31 rows) during a catch-up of {n}"),
+            result: p50_p99(list_busy),
+            baseline: format!("{} (idle)", p50_p99(list_idle)),
+            aim: "p99 ≤ 5 ms",
+        },
+        Row {
+            name: format!("open a conversation (`timeline`, 50) during a catch-up of {n}"),
+            result: p50_p99(open_busy),
+            baseline: format!("{} (idle)", p50_p99(open_idle)),
+            aim: "p99 ≤ 5 ms",
+        },
+    ]
 }
 
 async fn drain() -> Row {

@@ -4,7 +4,7 @@
 use chrono::{TimeZone, Utc};
 use serde_json::json;
 use uuid::Uuid;
-use werkfunk_core::store::{Store, StoreError, CACHE_FILE, CACHE_VERSION};
+use werkfunk_core::store::{Store, StoreError, CACHE_FILE, CACHE_VERSION, LOCAL_VERSION};
 use werkfunk_protocol::rows;
 
 fn message(id: Uuid, conversation: Uuid, content: &str, updated_secs: i64) -> rows::Message {
@@ -39,7 +39,7 @@ fn a_cache_of_schema_1_is_migrated_and_its_messages_become_searchable() {
         .unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.versions().unwrap(), (CACHE_VERSION, 1));
+    assert_eq!(store.versions().unwrap(), (CACHE_VERSION, LOCAL_VERSION));
     for q in ["fliessenleger", "Fließen", "FLIESSENLEGER acht", "kommt"] {
         let hits = store.search(q, 10).unwrap();
         assert_eq!(hits.len(), 1, "{q}");
@@ -48,7 +48,7 @@ fn a_cache_of_schema_1_is_migrated_and_its_messages_become_searchable() {
     assert!(store.search("Maler", 10).unwrap().is_empty());
     drop(store);
     // Opening again is a no-op.
-    assert_eq!(Store::open(dir.path()).unwrap().versions().unwrap(), (CACHE_VERSION, 1));
+    assert_eq!(Store::open(dir.path()).unwrap().versions().unwrap(), (CACHE_VERSION, LOCAL_VERSION));
 }
 
 #[test]
@@ -105,4 +105,68 @@ fn history_pages_by_time_and_id() {
     assert_eq!(last.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["m6", "m7", "m8", "m9"]);
     let before = store.messages_before(conv, Some((last[0].created_at, last[0].id)), 4).unwrap();
     assert_eq!(before.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["m2", "m3", "m4", "m5"]);
+}
+
+#[test]
+fn search_finds_the_best_match_anywhere_in_the_cache_not_only_among_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let conv = Uuid::now_v7();
+    // The best match was cached first (the oldest rowid); 500 weaker matches came after it.
+    let best = Uuid::now_v7();
+    store.upsert_messages(&[message(best, conv, "Dachrinne Dachrinne Dachrinne", 0)]).unwrap();
+    let weaker: Vec<rows::Message> = (0..500)
+        .map(|i| message(Uuid::now_v7(), conv, &format!("Nachricht {i} über viele andere Dinge und einmal Dachrinne"), 0))
+        .collect();
+    store.upsert_messages(&weaker).unwrap();
+    let hits = store.search("dachrinne", 5).unwrap();
+    assert_eq!(hits.len(), 5);
+    assert_eq!(hits[0].id, best, "ranked first although it is the oldest");
+}
+
+#[test]
+fn a_deleted_message_keeps_no_text_in_the_cache_nor_in_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (id, conv) = (Uuid::now_v7(), Uuid::now_v7());
+    store.upsert_messages(&[message(id, conv, "Der Code für die Tür ist 4711", 0)]).unwrap();
+    assert_eq!(store.search("4711", 10).unwrap().len(), 1);
+    let mut deleted = message(id, conv, "Der Code für die Tür ist 4711", 10);
+    deleted.deleted_at = Some(deleted.updated_at);
+    assert_eq!(store.upsert_messages(&[deleted.clone()]).unwrap(), vec![id]);
+    let cached = store.message(id).unwrap().unwrap();
+    assert!(cached.deleted_at.is_some());
+    assert_eq!(cached.content, "", "the text is gone from the cache");
+    assert!(store.search("4711", 10).unwrap().is_empty(), "and from the index");
+    // A server that already blanks it (content "") is the same.
+    deleted.content = String::new();
+    assert!(store.upsert_messages(&[deleted]).unwrap().is_empty());
+}
+
+#[test]
+fn reads_run_on_their_own_connections_while_a_write_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(Store::open(dir.path()).unwrap());
+    let conv = Uuid::now_v7();
+    store.upsert_messages(&[message(Uuid::now_v7(), conv, "schon da", 0)]).unwrap();
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let writer = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            store
+                .write(|tx| {
+                    tx.execute("insert into sync_cursors (conversation_id, complete) values ('x', 0)", [])?;
+                    started_tx.send(()).unwrap();
+                    release_rx.recv().unwrap();
+                    Ok(())
+                })
+                .unwrap();
+        })
+    };
+    started_rx.recv().unwrap();
+    // The writer holds its transaction open: a read still answers (from a reader connection).
+    assert_eq!(store.messages_before(conv, None, 10).unwrap().len(), 1);
+    release_tx.send(()).unwrap();
+    writer.join().unwrap();
 }

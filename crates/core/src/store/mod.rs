@@ -63,6 +63,8 @@ const LOCAL_MIGRATIONS: &[Migration] = &[
 
 /// The cache schema this build writes.
 pub const CACHE_VERSION: u32 = 3;
+/// The outbox file's schema this build writes.
+pub const LOCAL_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

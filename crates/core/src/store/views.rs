@@ -149,7 +149,8 @@ impl Store {
             let mut s = c.prepare_cached(
                 "select m.user_id, m.role, m.last_read_at, p.full_name from members m
                  left join profiles p on p.id = m.user_id
-                 where m.conversation_id = ?1 order by m.joined_at, m.user_id",
+                 where m.conversation_id = ?1
+                 order by case m.role when 'owner' then 0 when 'admin' then 1 else 2 end, m.joined_at, p.full_name, m.user_id",
             )?;
             let r = s.query_map([conversation.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect();
             r
