@@ -87,7 +87,7 @@ function ChatHeader({ row }: { row: ConversationRow }) {
         </span>
       )}
       <div className="chat-head-text">
-        <h1 className="chat-title">{row.title}</h1>
+        <h2 className="chat-title">{row.title}</h2>
         <span className="chat-sub" data-testid="chat-subtitle">
           {row.kind === 'direct' && <span className="dot" data-online={isOnline} aria-hidden />}
           {subtitle}

@@ -40,7 +40,7 @@ export function ConversationList({ me }: { me: Profile }) {
 
   if (q.isPending) {
     return (
-      <div className="conv-list" aria-busy="true" aria-label={t('common.loading')} data-testid="conversation-skeleton">
+      <div className="conv-list" role="status" aria-busy="true" aria-label={t('common.loading')} data-testid="conversation-skeleton">
         {Array.from({ length: 7 }, (_, i) => (
           <div key={i} className="conv-skeleton">
             <div className="skeleton" style={{ width: 40, height: 40, borderRadius: '50%' }} />
@@ -121,12 +121,13 @@ export function ConversationItem({ row, meId }: { row: ConversationRow; meId: st
     today: t('chat.today'),
     yesterday: t('chat.yesterday'),
   }) : ''
-  const nameParts = [row.title]
-  if (unread) nameParts.push(t('sidebar.unread', { count: row.unread_count }))
-  if (row.unsent_count > 0) nameParts.push(t('sidebar.unsent', { count: row.unsent_count }))
-  if (row.partner_id) nameParts.push(isOnline ? t('sidebar.online') : t('sidebar.offline'))
-  if (row.muted) nameParts.push(t('sidebar.muted'))
-  nameParts.push(preview)
+  // Read out after the title (the visible badge and dots are hidden from assistive tech):
+  // "Maria Schulz, 2 ungelesene Nachrichten, online".
+  const extra: string[] = []
+  if (unread) extra.push(t('sidebar.unread', { count: row.unread_count }))
+  if (row.unsent_count > 0) extra.push(t('sidebar.unsent', { count: row.unsent_count }))
+  if (row.partner_id) extra.push(isOnline ? t('sidebar.online') : t('sidebar.offline'))
+  if (row.muted) extra.push(t('sidebar.muted'))
 
   return (
     <button
@@ -136,11 +137,10 @@ export function ConversationItem({ row, meId }: { row: ConversationRow; meId: st
       data-conversation-id={row.id}
       data-unread={row.unread_count}
       aria-current={active ? 'true' : undefined}
-      aria-label={nameParts.join(', ')}
       onClick={() => ui.openConversation(row.id)}
     >
       {row.kind === 'direct' ? (
-        <Avatar id={row.partner_id ?? row.id} name={row.title} size={40} showPresence online={isOnline} />
+        <Avatar id={row.partner_id ?? row.id} name={row.title} size={40} showPresence decorative online={isOnline} />
       ) : (
         <span className="conv-kind-avatar" aria-hidden data-kind={row.kind}>
           {row.kind === 'project' ? <Hammer size={19} /> : <Users size={19} />}
@@ -148,20 +148,23 @@ export function ConversationItem({ row, meId }: { row: ConversationRow; meId: st
       )}
       <span className="conv-text">
         <span className="conv-line1">
-          <span className={unread ? 'conv-title unread' : 'conv-title'}>{row.title}</span>
+          <span className={unread ? 'conv-title unread' : 'conv-title'}>
+            {row.title}
+            {extra.length > 0 && <span className="sr-only">{`, ${extra.join(', ')}, `}</span>}
+          </span>
           {row.muted && <BellOff size={14} aria-hidden className="conv-muted" />}
           <span className="conv-time">{stamp}</span>
         </span>
         <span className="conv-line2">
           {row.unsent_count > 0 && (
-            <span className="conv-unsent" data-testid="unsent-marker" title={t('sidebar.unsent', { count: row.unsent_count })}>
+            <span className="conv-unsent" data-testid="unsent-marker" aria-hidden title={t('sidebar.unsent', { count: row.unsent_count })}>
               <Clock size={13} aria-hidden />
               {row.unsent_count}
             </span>
           )}
           <span className={unread ? 'conv-preview unread' : 'conv-preview'}>{preview}</span>
           {unread && (
-            <span className="badge" data-testid="unread-badge" data-muted={row.muted}>
+            <span className="badge" data-testid="unread-badge" data-muted={row.muted} aria-hidden>
               {row.unread_count > 99 ? '99+' : row.unread_count}
             </span>
           )}

@@ -223,7 +223,7 @@ export function MessageList({
         }}
       >
         {q.isPending ? (
-          <div className="timeline-loading" aria-busy="true" aria-label={t('common.loading')}>
+          <div className="timeline-loading" role="status" aria-busy="true" aria-label={t('common.loading')}>
             {[60, 40, 75, 50].map((w, i) => (
               <div key={i} className={i % 2 ? 'skel-bubble own' : 'skel-bubble'}>
                 <div className="skeleton" style={{ width: `${w}%`, height: 40, borderRadius: 14 }} />

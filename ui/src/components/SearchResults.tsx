@@ -43,7 +43,7 @@ export function SearchResults({
 
   return (
     <div className="search-results" data-testid="search-results">
-      <h3 className="section-title">{t('sidebar.matchingConversations')}</h3>
+      <h2 className="section-title">{t('sidebar.matchingConversations')}</h2>
       {matching.length === 0 ? (
         <p className="hint pad">{t('sidebar.noMatches', { query: query.trim() })}</p>
       ) : (
@@ -71,7 +71,7 @@ export function SearchResults({
           ))}
         </ul>
       )}
-      <h3 className="section-title">{t('sidebar.matchingMessages')}</h3>
+      <h2 className="section-title">{t('sidebar.matchingMessages')}</h2>
       {hits.isFetching && !hits.data ? (
         <p className="hint pad" role="status">
           {t('sidebar.searching')}

@@ -15,6 +15,7 @@ export function Sidebar({ me, searchRef }: { me: Profile; searchRef: RefObject<H
 
   return (
     <aside className="sidebar" aria-label={t('sidebar.conversations')}>
+      <h1 className="sr-only">{t('app.name')}</h1>
       <div className="sidebar-head">
         <div className="me">
           <Avatar id={me.id} name={me.full_name} size={32} />

@@ -11,20 +11,25 @@ export function Avatar({
   size = 36,
   online,
   showPresence = false,
+  decorative = false,
 }: {
   id: string
   name: string
   size?: number
   online?: boolean
   showPresence?: boolean
+  /** Hide from assistive tech entirely (the surrounding control names presence itself). */
+  decorative?: boolean
 }) {
   const { t } = useTranslation()
   const hue = avatarHue(id)
+  const hidden = decorative || !showPresence
   return (
     <span
       className="avatar"
-      aria-hidden={!showPresence}
-      style={{ width: size, height: size, fontSize: Math.round(size * 0.38), background: `hsl(${hue} 55% 38%)` }}
+      aria-hidden={hidden}
+      // lightness 30 %: white initials stay above 4.5:1 on every hue
+      style={{ width: size, height: size, fontSize: Math.round(size * 0.38), background: `hsl(${hue} 50% 30%)` }}
     >
       {initials(name)}
       {showPresence && (
@@ -32,8 +37,8 @@ export function Avatar({
           className="presence-dot"
           data-online={online ? 'true' : 'false'}
           data-testid="presence-dot"
-          role="img"
-          aria-label={online ? t('sidebar.online') : t('sidebar.offline')}
+          role={hidden ? undefined : 'img'}
+          aria-label={hidden ? undefined : online ? t('sidebar.online') : t('sidebar.offline')}
         />
       )}
     </span>
