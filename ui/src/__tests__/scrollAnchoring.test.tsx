@@ -1,0 +1,44 @@
+import { act, screen, waitFor, within } from '@testing-library/react'
+import userEvent from '@testing-library/user-event'
+import { describe, expect, it } from 'vitest'
+import type { Message } from '../backend'
+import { keys } from '../state/keys'
+import { fake, renderApp } from '../test/render'
+
+// Rows are 40 px in the jsdom layout stub (src/test/setup.ts); the viewport is 2000 px.
+const ROW = 40
+
+describe('older history on scroll', () => {
+  it('loads the previous page near the top and keeps the row the reader looked at in place', async () => {
+    const b = fake()
+    const { qc } = renderApp(b)
+    await userEvent.click(await screen.findByRole('button', { name: /^Thomas Müller/ }))
+    await userEvent.click(await screen.findByRole('button', { name: /^Maria Schulz/ }))
+    const list = await screen.findByTestId('message-list')
+    const feed = await screen.findByTestId('message-feed')
+    await waitFor(() => expect(within(feed).getAllByTestId('message').length).toBeGreaterThan(10))
+    const cached = () => (qc.getQueryData(keys.timeline('c-maria')) as { messages: Message[]; hasOlder: boolean })
+    expect(cached().messages).toHaveLength(50)
+    expect(cached().hasOlder).toBe(true)
+
+    // Scroll to 3.5 rows below the top: a row is cut 20 px at the top edge.
+    act(() => {
+      list.scrollTop = 3.5 * ROW
+    })
+    await waitFor(() => expect(b.fake.calls.some((c) => c.name === 'load_older')).toBe(true))
+    const rowAt = (y: number) =>
+      [...feed.querySelectorAll<HTMLElement>('.vrow')].find((r) => {
+        const top = Number(/translateY\(([-\d.]+)px\)/.exec(r.style.transform)?.[1])
+        return top <= y && y < top + ROW
+      })
+    await waitFor(() => expect(cached().messages.length).toBeGreaterThan(50))
+    const added = cached().messages.length - 50
+    // After the prepend the list moved down by exactly the added rows (plus any new date rows),
+    // so the reader still sees the same row at the top edge.
+    await waitFor(() => expect(list.scrollTop).toBeGreaterThanOrEqual(3.5 * ROW + added * ROW))
+    const topRow = rowAt(list.scrollTop)
+    expect(topRow).toBeDefined()
+    const offsetInRow = list.scrollTop - Number(/translateY\(([-\d.]+)px\)/.exec(topRow!.style.transform)?.[1])
+    expect(offsetInRow).toBe(ROW / 2)
+  })
+})
