@@ -8,7 +8,12 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use uuid::Uuid;
+use werkfunk_protocol::realtime::Vsn;
+use werkfunk_testkit::phoenix::{is_event, Received, TestSocket};
 use werkfunk_testkit::{TestServer, TestUser};
+
+const WAIT: Duration = Duration::from_secs(10);
 
 /// `GET /health` answers 200.
 async fn healthy(server: &TestServer) {
@@ -316,6 +321,263 @@ async fn a_just_rotated_refresh_token_within_the_reuse_interval_keeps_the_sessio
     expect_auth_error(refresh(&server, &bob.refresh_token).await, StatusCode::BAD_REQUEST, "refresh_token_already_used").await;
     let resp = refresh(&server, second["refresh_token"].as_str().unwrap()).await;
     expect_auth_error(resp, StatusCode::BAD_REQUEST, "refresh_token_not_found").await;
+    healthy(&server).await;
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2–3. Realtime: binding caps, presence size, clients that do not read
+// ---------------------------------------------------------------------------------------------
+
+fn bindings(filters: &[String]) -> Value {
+    let list: Vec<Value> = filters.iter().map(|f| json!({"event": "*", "schema": "public", "table": "messages", "filter": f})).collect();
+    json!({"broadcast": {"ack": false, "self": false}, "presence": {"key": "", "enabled": false}, "postgres_changes": list, "private": false})
+}
+
+fn reason(reply: &werkfunk_protocol::realtime::Frame) -> String {
+    assert_eq!(reply.payload["status"], "error", "{reply:?}");
+    reply.payload["response"]["reason"].as_str().unwrap_or_default().to_owned()
+}
+
+async fn send_message(server: &TestServer, user: &TestUser, conversation: Uuid, content: &str) -> Value {
+    let resp = server
+        .request(Method::POST, "/rest/v1/messages", Some(user))
+        .header("prefer", "return=representation")
+        .header("accept", "application/vnd.pgrst.object+json")
+        .json(&json!({"conversation_id": conversation, "content": content}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    resp.json().await.unwrap()
+}
+
+/// Bob, on his conversation's topic, still receives Alice's next message.
+async fn member_still_receives(server: &TestServer, alice: &TestUser, bob: &TestUser, conv: Uuid) {
+    let mut ws = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    let topic = format!("realtime:messages:{conv}");
+    let reply = ws.join(&topic, bindings(&[format!("conversation_id=eq.{conv}")]), Some(&bob.access_token)).await;
+    assert_eq!(reply.payload["status"], "ok", "{reply:?}");
+    ws.expect(WAIT, is_event(&topic, "system")).await.expect("subscribed");
+    send_message(server, alice, conv, "noch da?").await;
+    let got = ws.expect(WAIT, |r| matches!(r, Received::Frame(f) if f.event == "postgres_changes")).await;
+    let Some(Received::Frame(f)) = got else { panic!("the member's delivery arrives") };
+    assert_eq!(f.payload["data"]["record"]["content"], "noch da?");
+    ws.close().await;
+}
+
+#[tokio::test]
+async fn postgres_changes_bindings_are_capped_per_join_per_socket_and_per_server() {
+    let server = TestServer::start_with(|c| c.realtime.scanned_filters = 3).await;
+    let (alice, bob, conv) = server.alice_and_bob().await;
+    let mut flood = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    let ids = |n: usize, op: &str| (0..n).map(|_| format!("id={op}.{}", Uuid::new_v4())).collect::<Vec<_>>();
+
+    // 11 bindings in one join: refused, in Phoenix's shape.
+    let reply = flood.join("realtime:flood-0", bindings(&ids(11, "eq")), None).await;
+    assert!(reason(&reply).starts_with("PostgresChangesLimitReached"), "{reply:?}");
+    // 10 joins of 10 reach the socket's 100; one more binding does not fit.
+    for i in 0..10 {
+        let reply = flood.join(&format!("realtime:flood-{i}"), bindings(&ids(10, "eq")), None).await;
+        assert_eq!(reply.payload["status"], "ok", "{reply:?}");
+    }
+    let reply = flood.join("realtime:flood-10", bindings(&ids(1, "eq")), None).await;
+    assert!(reason(&reply).starts_with("PostgresChangesLimitReached"), "{reply:?}");
+    // Rejoining a topic replaces its bindings rather than adding to them.
+    let reply = flood.join("realtime:flood-9", bindings(&ids(10, "eq")), None).await;
+    assert_eq!(reply.payload["status"], "ok", "{reply:?}");
+
+    // Filters that must be tested against every change are capped per server (3 here).
+    let mut scanner = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    let reply = scanner.join("realtime:scan-0", bindings(&ids(3, "neq")), None).await;
+    assert_eq!(reply.payload["status"], "ok", "{reply:?}");
+    let reply = scanner.join("realtime:scan-1", bindings(&ids(1, "gt")), None).await;
+    assert!(reason(&reply).starts_with("PostgresChangesLimitReached"), "{reply:?}");
+    scanner.close().await;
+
+    healthy(&server).await;
+    member_still_receives(&server, &alice, &bob, conv).await;
+    flood.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_oversized_presence_track_closes_the_channel() {
+    let server = TestServer::start().await;
+    let (alice, bob, conv) = server.alice_and_bob().await;
+    let mut ws = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    let config = json!({"presence": {"key": "gross", "enabled": true}});
+    assert_eq!(ws.join("realtime:lobby", config, None).await.payload["status"], "ok");
+    let big = "x".repeat(9 * 1024);
+    let r = ws.push("realtime:lobby", Some("1"), "presence", json!({"type": "presence", "event": "track", "payload": {"blob": big}})).await;
+    let got = ws.expect(WAIT, |m| matches!(m, Received::Frame(f) if f.event == "phx_reply" && f.reference.as_deref() == Some(&r))).await;
+    let Some(Received::Frame(reply)) = got else { panic!("the track is answered") };
+    assert_eq!(reason(&reply), "Track message size exceeded");
+    let got = ws.expect(WAIT, is_event("realtime:lobby", "system")).await;
+    let Some(Received::Frame(system)) = got else { panic!("system message") };
+    assert_eq!(system.payload["message"], "Track message size exceeded");
+    assert!(ws.expect(WAIT, is_event("realtime:lobby", "phx_close")).await.is_some());
+    // A normal track on the same socket is fine.
+    assert_eq!(ws.join("realtime:lobby", json!({"presence": {"key": "klein", "enabled": true}}), None).await.payload["status"], "ok");
+    let r = ws
+        .push("realtime:lobby", Some("2"), "presence", json!({"type": "presence", "event": "track", "payload": {"status": "online"}}))
+        .await;
+    let got = ws.expect(WAIT, |m| matches!(m, Received::Frame(f) if f.event == "phx_reply" && f.reference.as_deref() == Some(&r))).await;
+    let Some(Received::Frame(reply)) = got else { panic!("the track is answered") };
+    assert_eq!(reply.payload["status"], "ok");
+    healthy(&server).await;
+    member_still_receives(&server, &alice, &bob, conv).await;
+    server.stop().await;
+}
+
+/// A socket that tracks presence on `lobby` as `key`, listens on `flood`, and then never
+/// reads again; returns it (held, so its connection stays open).
+async fn stuck_reader(server: &TestServer, key: &str) -> TestSocket {
+    let mut ws = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    assert_eq!(ws.join("realtime:lobby", json!({"presence": {"key": key, "enabled": true}}), None).await.payload["status"], "ok");
+    let r = ws
+        .push("realtime:lobby", Some("1"), "presence", json!({"type": "presence", "event": "track", "payload": {"status": "online"}}))
+        .await;
+    ws.expect(WAIT, |m| matches!(m, Received::Frame(f) if f.event == "phx_reply" && f.reference.as_deref() == Some(&r)))
+        .await
+        .expect("tracked");
+    assert_eq!(ws.join("realtime:flood", json!({}), None).await.payload["status"], "ok");
+    ws
+}
+
+/// Floods `flood` with large broadcasts until `observer` (on `lobby` only) sees `key` leave:
+/// the server closed that socket. The observer heartbeats so that it stays open itself.
+async fn flood_until_left(server: &TestServer, observer: &mut TestSocket, key: &str) {
+    let mut speaker = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    assert_eq!(speaker.join("realtime:flood", json!({}), None).await.payload["status"], "ok");
+    let blob = "y".repeat(200 * 1024);
+    let left = |r: &Received| matches!(r, Received::Frame(f) if f.event == "presence_diff" && f.payload["leaves"].get(key).is_some());
+    for round in 0..300 {
+        for _ in 0..4 {
+            speaker
+                .push("realtime:flood", Some("1"), "broadcast", json!({"type": "broadcast", "event": "last", "payload": {"blob": blob}}))
+                .await;
+        }
+        observer.push("phoenix", None, "heartbeat", json!({})).await;
+        speaker.push("phoenix", None, "heartbeat", json!({})).await;
+        if observer.expect(Duration::from_millis(200), left).await.is_some() {
+            return;
+        }
+        assert!(round < 299, "the non-reading socket was never closed");
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_by_the_send_timeout() {
+    // The idle timeout is far away: only the stalled write (or the full queue) can close it.
+    let server = TestServer::start_with(|c| {
+        c.realtime.send_timeout = Duration::from_secs(1);
+        c.realtime.idle_timeout = Duration::from_secs(3600);
+    })
+    .await;
+    let (alice, bob, conv) = server.alice_and_bob().await;
+    let _stuck = stuck_reader(&server, "stuck").await;
+    let mut observer = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    assert_eq!(
+        observer.join("realtime:lobby", json!({"presence": {"key": "observer", "enabled": true}}), None).await.payload["status"],
+        "ok"
+    );
+    flood_until_left(&server, &mut observer, "stuck").await;
+    healthy(&server).await;
+    member_still_receives(&server, &alice, &bob, conv).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_idle_timeout_fires_while_a_write_is_stuck() {
+    // Writes may wait an hour and the queue is huge: only the idle timeout can close it.
+    let server = TestServer::start_with(|c| {
+        c.realtime.send_timeout = Duration::from_secs(3600);
+        c.realtime.socket_queue = 1_000_000;
+        c.realtime.idle_timeout = Duration::from_secs(3);
+    })
+    .await;
+    let _stuck = stuck_reader(&server, "stuck").await;
+    let mut observer = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    assert_eq!(
+        observer.join("realtime:lobby", json!({"presence": {"key": "observer", "enabled": true}}), None).await.payload["status"],
+        "ok"
+    );
+    flood_until_left(&server, &mut observer, "stuck").await;
+    healthy(&server).await;
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Smaller realtime findings
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn access_token_moves_the_channel_to_the_new_user() {
+    let server = TestServer::start().await;
+    let alice = server.signup("Alice", "tradesperson").await;
+    let bob = server.signup("Bob", "customer").await;
+    let carol = server.signup("Carol", "customer").await;
+    let conv = server.conversation("group", Some("Baustelle"), &alice, &[&bob, &carol]).await;
+    let topic = format!("realtime:typing:{conv}");
+    let mut ws = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    assert_eq!(ws.join(&topic, json!({}), Some(&bob.access_token)).await.payload["status"], "ok");
+    // The channel now acts for Carol; removing Carol (not Bob) must close it.
+    ws.push(&topic, Some("1"), "access_token", json!({"access_token": carol.access_token})).await;
+    ws.push("phoenix", None, "heartbeat", json!({})).await;
+    ws.expect(WAIT, is_event("phoenix", "phx_reply")).await.expect("the access_token was processed");
+    let resp = server
+        .request(Method::POST, "/rest/v1/rpc/remove_conversation_member", Some(&alice))
+        .json(&json!({"p_conversation_id": conv, "p_user_id": carol.id}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let got = ws.expect(WAIT, is_event(&topic, "system")).await;
+    let Some(Received::Frame(f)) = got else { panic!("the channel is closed for the removed user") };
+    assert!(f.payload["message"].as_str().unwrap().starts_with("Unauthorized"), "{f:?}");
+    assert!(ws.expect(WAIT, is_event(&topic, "phx_close")).await.is_some());
+    healthy(&server).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_join_without_its_own_token_rechecks_the_socket_key() {
+    let server = TestServer::start().await;
+    let now = werkfunk_server::jwt::now();
+    let short = server.keys().sign(&json!({"role": "anon", "iss": "supabase", "iat": now, "exp": now + 2}));
+    let mut ws = TestSocket::connect(&server.url, &short, Vsn::V2).await;
+    assert_eq!(ws.join("realtime:lobby", json!({}), None).await.payload["status"], "ok");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let reply = ws.join("realtime:lobby-2", json!({}), None).await;
+    assert!(reason(&reply).starts_with("InvalidJWTExpiration"), "{reply:?}");
+    healthy(&server).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_rest_broadcast_endpoint_limits_and_checks_all_messages_at_once() {
+    let server = TestServer::start().await;
+    let (alice, bob, conv) = server.alice_and_bob().await;
+    let eve = server.signup("Eve", "customer").await;
+    let other = server.conversation("direct", None, &eve, &[&bob]).await;
+    let post = |user: &TestUser, body: Value| server.request(Method::POST, "/realtime/v1/api/broadcast", Some(user)).json(&body).send();
+    let one = |topic: String| json!({"topic": topic, "event": "typing", "payload": {}, "private": false});
+
+    let many: Vec<Value> = (0..101).map(|i| one(format!("lobby-{i}"))).collect();
+    let resp = post(&alice, json!({"messages": many})).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    // One message to a conversation Alice is not in: nothing is sent, not even the allowed one.
+    let mut bob_ws = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    let topic = format!("realtime:typing:{conv}");
+    assert_eq!(bob_ws.join(&topic, json!({}), Some(&bob.access_token)).await.payload["status"], "ok");
+    let resp = post(&alice, json!({"messages": [one(format!("typing:{conv}")), one(format!("typing:{other}"))]})).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(bob_ws.expect(Duration::from_millis(1500), |r| matches!(r, Received::Binary { .. })).await.is_none());
+    // The allowed one alone goes through.
+    let resp = post(&alice, json!({"messages": [one(format!("typing:{conv}"))]})).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    assert!(bob_ws.expect(WAIT, |r| matches!(r, Received::Binary { event, .. } if event == "typing")).await.is_some());
     healthy(&server).await;
     server.stop().await;
 }

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::filter::{Event, Filter};
+use super::filter::{cell_key, index_key, Event, Filter};
 use super::hub::{Outbound, SocketId, Subscription};
 use super::Realtime;
 use crate::rest::schema::quote_ident;
@@ -139,7 +139,7 @@ fn revoke(rt: &Realtime, c: &Change) {
     }
 }
 
-async fn deliver_table(rt: &Realtime, table: &str, changes: &[&Change], subs: &[Subscription]) {
+async fn deliver_table(rt: &Realtime, table: &str, changes: &[&Change], subs: &[Arc<Subscription>]) {
     // Distinct claims objects (0-based), and each subscription's.
     let mut claims: Vec<Arc<str>> = Vec::new();
     let mut claims_index: HashMap<Arc<str>, usize> = HashMap::new();
@@ -167,15 +167,44 @@ async fn deliver_table(rt: &Realtime, table: &str, changes: &[&Change], subs: &[
         });
         kinds[k].2.push(j);
     }
+    // `eq`/`in` filters are found through an index by (column, value) of the changed row;
+    // only unfiltered bindings and scanned filters (`neq`, `lt`, …, capped per process) are
+    // tested against every change.
+    let mut tested: Vec<usize> = Vec::new();
+    let mut index: HashMap<&str, HashMap<std::borrow::Cow<'_, str>, Vec<usize>>> = HashMap::new();
+    for (k, (_, filter, _)) in kinds.iter().enumerate() {
+        match filter.and_then(|f| f.indexed()) {
+            Some((column, values)) => {
+                let by_value = index.entry(column).or_default();
+                for v in values {
+                    let found = by_value.entry(index_key(v)).or_default();
+                    if found.last() != Some(&k) {
+                        found.push(k);
+                    }
+                }
+            }
+            None => tested.push(k),
+        }
+    }
+    let passes = |k: usize, c: &Change| kinds[k].0.matches(&c.kind) && kinds[k].1.is_none_or(|f| f.matches(c.row()));
     let mut candidates: Vec<Vec<usize>> = Vec::with_capacity(changes.len());
     let mut wanted: Vec<Vec<u32>> = vec![Vec::new(); claims.len()];
     let mut deleted = Vec::new();
+    let mut hits: Vec<usize> = Vec::new();
     for (ci, c) in changes.iter().enumerate() {
-        let mut matching: Vec<usize> = kinds
-            .iter()
-            .filter(|(event, filter, _)| event.matches(&c.kind) && filter.is_none_or(|f| f.matches(c.row())))
-            .flat_map(|(_, _, members)| members.iter().copied())
-            .collect();
+        hits.clear();
+        hits.extend(tested.iter().copied().filter(|&k| passes(k, c)));
+        for (column, by_value) in &index {
+            let Some(key) = cell_key(c.row(), column) else { continue };
+            for &k in by_value.get(key.as_str()).into_iter().flatten() {
+                if passes(k, c) {
+                    hits.push(k);
+                }
+            }
+        }
+        hits.sort_unstable();
+        hits.dedup();
+        let mut matching: Vec<usize> = hits.iter().flat_map(|&k| kinds[k].2.iter().copied()).collect();
         matching.sort_unstable();
         if !matching.is_empty() && c.id().is_some() {
             for &j in &matching {
@@ -223,7 +252,7 @@ async fn deliver_table(rt: &Realtime, table: &str, changes: &[&Change], subs: &[
     }
     tracing::debug!(table, changes = changes.len(), subscriptions = subs.len(), groups = groups_n, claims = claims.len(), elapsed = ?started.elapsed(), "realtime: batch authorized");
     let columns = rt.publication.columns(table).map(|c| serde_json::to_value(c).unwrap_or_default()).unwrap_or_default();
-    let mut recipients: Vec<(Arc<str>, Vec<u32>, &Subscription)> = Vec::new();
+    let mut recipients: Vec<(Arc<str>, Vec<u32>, &Arc<Subscription>)> = Vec::new();
     let mut by_channel: HashMap<(SocketId, &str), usize> = HashMap::new();
     for (c, matching) in changes.iter().zip(&candidates) {
         let Some(id) = c.id() else { continue };

@@ -2,7 +2,9 @@
 //! the published tables at join, then matched against each change's record.
 //!
 //! A filter only narrows what a subscriber asked for; whether they may see a row is decided
-//! by Postgres ([`super::changes`]), never here.
+//! by Postgres ([`super::changes`]), never here. `eq` and `in` filters are *indexed*: the
+//! change feed finds them by (column, value) of a changed row ([`index_key`]) instead of
+//! testing each; the others are *scanned* against every change of their table.
 
 use serde_json::Value;
 use werkfunk_protocol::realtime::ChangeBinding;
@@ -129,7 +131,32 @@ fn cell_text(v: &Value) -> Option<String> {
     }
 }
 
+/// The value under which an indexed filter is found: numbers in one canonical form (so
+/// `1` and `1.0` meet, as [`Filter::matches`] compares them), everything else as it is. A
+/// lookup only proposes candidates; [`Filter::matches`] confirms them.
+pub fn index_key(value: &str) -> std::borrow::Cow<'_, str> {
+    match value.parse::<f64>() {
+        Ok(n) if n.is_finite() => std::borrow::Cow::Owned(format!("{n}")),
+        _ => std::borrow::Cow::Borrowed(value),
+    }
+}
+
+/// A cell of `record` as [`index_key`] keys it.
+pub fn cell_key(record: &Value, column: &str) -> Option<String> {
+    cell_text(record.get(column)?).map(|t| index_key(&t).into_owned())
+}
+
 impl Filter {
+    /// Whether this filter can be found by value (`eq`, `in`).
+    pub fn is_indexed(&self) -> bool {
+        matches!(self.op, Op::Eq | Op::In)
+    }
+
+    /// The column an indexed filter looks at, and the values that pass it.
+    pub fn indexed(&self) -> Option<(&str, &[String])> {
+        self.is_indexed().then_some((self.column.as_str(), self.values.as_slice()))
+    }
+
     /// Whether `record` passes. Numbers compare numerically, everything else as text
     /// (uuids, text and ISO timestamps of one zone order correctly as text).
     pub fn matches(&self, record: &Value) -> bool {
@@ -167,6 +194,16 @@ mod tests {
         let f = Filter { column: "c".into(), op: Op::In, values: vec!["a".into(), "b".into()] };
         assert!(f.matches(&json!({"c": "b"})));
         assert!(!f.matches(&json!({"c": null})));
+    }
+
+    #[test]
+    fn index_keys_meet_where_matches_agrees() {
+        let f = Filter { column: "n".into(), op: Op::Eq, values: vec!["1.0".into()] };
+        assert_eq!(index_key("1.0"), cell_key(&json!({"n": 1}), "n").unwrap());
+        assert!(f.matches(&json!({"n": 1})));
+        let id = "0190d0a4-0000-7000-8000-000000000001";
+        assert_eq!(cell_key(&json!({"c": id}), "c").as_deref(), Some(id));
+        assert_eq!(cell_key(&json!({"c": null}), "c"), None);
     }
 
     #[test]

@@ -3,7 +3,12 @@
 //!
 //! Sockets receive [`Outbound`] messages through a bounded queue; a socket whose queue is
 //! full is too slow to keep up and is told to close (its `kick`), rather than letting its
-//! backlog grow without bound.
+//! backlog grow without bound. What many sockets receive alike (a change, a broadcast, a
+//! presence diff) is serialised once and shared (`Arc<str>`), never copied per member.
+//!
+//! Filters that cannot be looked up by value (`neq`, `lt`, …) are tested against every
+//! change of their table; the hub counts the distinct ones and refuses a join that would
+//! pass `Limits::scanned_filters`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -13,7 +18,7 @@ use tokio::sync::{mpsc, Notify};
 use uuid::Uuid;
 use werkfunk_protocol::realtime::Frame;
 
-use super::filter::Binding;
+use super::filter::{Binding, Filter};
 
 pub type SocketId = u64;
 
@@ -25,6 +30,8 @@ pub enum Outbound {
     Broadcast { topic: Arc<str>, event: Arc<str>, payload: Arc<str> },
     /// A database change, its `data` already serialised once for every recipient.
     Change { topic: Arc<str>, ids: Vec<u32>, data: Arc<str> },
+    /// A server push with no refs (`presence_diff`), its payload serialised once for all.
+    Push { topic: Arc<str>, event: &'static str, payload: Arc<str> },
     /// Membership of the channel's conversation ended: close the channel.
     Revoke { topic: Arc<str> },
     /// The change feed missed changes: error the channel so that the client rejoins.
@@ -71,7 +78,28 @@ pub struct Subscription {
 #[derive(Default)]
 struct Inner {
     topics: HashMap<Arc<str>, Vec<Member>>,
-    subscriptions: HashMap<String, Vec<Subscription>>,
+    subscriptions: HashMap<String, Vec<Arc<Subscription>>>,
+    /// Distinct scanned (not indexable) filters per table, with how many bindings use each.
+    scanned: HashMap<(String, Filter), usize>,
+}
+
+impl Inner {
+    fn count_scanned(&mut self, s: &Subscription, delta: isize) {
+        let Some(filter) = s.binding.filter.as_ref().filter(|f| !f.is_indexed()) else { return };
+        let key = (s.binding.table.clone(), filter.clone());
+        let n = self.scanned.entry(key.clone()).or_insert(0);
+        *n = n.saturating_add_signed(delta);
+        if *n == 0 {
+            self.scanned.remove(&key);
+        }
+    }
+}
+
+/// A join the hub refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinRefused {
+    /// The process already tests `limit` distinct scanned filters against every change.
+    TooManyScannedFilters { limit: usize },
 }
 
 #[derive(Default)]
@@ -81,15 +109,30 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// Registers a joined channel and its bindings (replacing an earlier join of the topic).
-    pub fn join(&self, topic: &Arc<str>, member: Member, subscriptions: Vec<Subscription>) {
+    /// Registers a joined channel and its bindings (replacing an earlier join of the topic),
+    /// unless its scanned filters would pass `scanned_limit` distinct ones on this process.
+    pub fn join(&self, topic: &Arc<str>, member: Member, subscriptions: Vec<Subscription>, scanned_limit: usize) -> Result<(), JoinRefused> {
         let mut inner = self.inner.write().expect("hub lock");
         let id = member.socket.id;
         Self::remove(&mut inner, topic, id);
+        let mut new = std::collections::HashSet::new();
+        for s in &subscriptions {
+            if let Some(f) = s.binding.filter.as_ref().filter(|f| !f.is_indexed()) {
+                let key = (s.binding.table.clone(), f.clone());
+                if !inner.scanned.contains_key(&key) {
+                    new.insert(key);
+                }
+            }
+        }
+        if !new.is_empty() && inner.scanned.len() + new.len() > scanned_limit {
+            return Err(JoinRefused::TooManyScannedFilters { limit: scanned_limit });
+        }
         inner.topics.entry(topic.clone()).or_default().push(member);
         for s in subscriptions {
-            inner.subscriptions.entry(s.binding.table.clone()).or_default().push(s);
+            inner.count_scanned(&s, 1);
+            inner.subscriptions.entry(s.binding.table.clone()).or_default().push(Arc::new(s));
         }
+        Ok(())
     }
 
     fn remove(inner: &mut Inner, topic: &Arc<str>, socket: SocketId) {
@@ -99,8 +142,24 @@ impl Hub {
                 inner.topics.remove(topic);
             }
         }
+        Self::remove_subscriptions(inner, |s| s.socket.id == socket && s.topic == *topic);
+    }
+
+    fn remove_subscriptions(inner: &mut Inner, gone: impl Fn(&Subscription) -> bool) {
+        let mut removed = Vec::new();
         for subs in inner.subscriptions.values_mut() {
-            subs.retain(|s| !(s.socket.id == socket && s.topic == *topic));
+            subs.retain(|s| {
+                if gone(s) {
+                    removed.push(s.clone());
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        inner.subscriptions.retain(|_, subs| !subs.is_empty());
+        for s in removed {
+            inner.count_scanned(&s, -1);
         }
     }
 
@@ -114,17 +173,19 @@ impl Hub {
             members.retain(|m| m.socket.id != socket);
         }
         inner.topics.retain(|_, m| !m.is_empty());
-        for subs in inner.subscriptions.values_mut() {
-            subs.retain(|s| s.socket.id != socket);
-        }
+        Self::remove_subscriptions(&mut inner, |s| s.socket.id == socket);
     }
 
-    /// New claims for a channel's bindings (after `access_token`).
-    pub fn update_claims(&self, topic: &Arc<str>, socket: SocketId, claims: Arc<str>) {
+    /// New claims and user for a channel (after `access_token`): its bindings are authorized
+    /// with them, and a membership removal of that user closes it.
+    pub fn update_claims(&self, topic: &Arc<str>, socket: SocketId, claims: Arc<str>, user_id: Option<Uuid>) {
         let mut inner = self.inner.write().expect("hub lock");
+        for m in inner.topics.get_mut(topic).into_iter().flatten().filter(|m| m.socket.id == socket) {
+            m.user_id = user_id;
+        }
         for subs in inner.subscriptions.values_mut() {
             for s in subs.iter_mut().filter(|s| s.socket.id == socket && s.topic == *topic) {
-                s.claims = claims.clone();
+                *s = Arc::new(Subscription { claims: claims.clone(), ..Subscription::clone(s) });
             }
         }
     }
@@ -144,11 +205,14 @@ impl Hub {
         sent
     }
 
-    /// Sends a frame to every local member of `topic`.
-    pub fn send_all(&self, topic: &Arc<str>, frame: impl Fn() -> Frame) {
+    /// Sends a push (`presence_diff`) to every local member of `topic`, its payload
+    /// serialised once and shared.
+    pub fn push_all(&self, topic: &Arc<str>, event: &'static str, payload: &Value) {
         let inner = self.inner.read().expect("hub lock");
-        for m in inner.topics.get(topic).into_iter().flatten() {
-            m.socket.send(Outbound::Frame(frame()));
+        let Some(members) = inner.topics.get(topic) else { return };
+        let payload: Arc<str> = payload.to_string().into();
+        for m in members {
+            m.socket.send(Outbound::Push { topic: topic.clone(), event, payload: payload.clone() });
         }
     }
 
@@ -158,17 +222,30 @@ impl Hub {
     }
 
     /// The bindings on `table`, as a snapshot.
-    pub fn subscriptions(&self, table: &str) -> Vec<Subscription> {
+    pub fn subscriptions(&self, table: &str) -> Vec<Arc<Subscription>> {
         self.inner.read().expect("hub lock").subscriptions.get(table).cloned().unwrap_or_default()
     }
 
-    /// Errors every channel that has `postgres_changes` bindings; returns how many.
+    /// Distinct scanned filters registered on this process.
+    pub fn scanned_filters(&self) -> usize {
+        self.inner.read().expect("hub lock").scanned.len()
+    }
+
+    /// Errors every channel that has `postgres_changes` bindings, and every channel on a
+    /// members-only topic (a membership removal may have been missed too); returns how many.
     pub fn interrupt_changes(&self) -> usize {
         let inner = self.inner.read().expect("hub lock");
         let mut seen = std::collections::HashSet::new();
         for s in inner.subscriptions.values().flatten() {
             if seen.insert((s.socket.id, s.topic.clone())) {
                 s.socket.send(Outbound::Interrupt { topic: s.topic.clone() });
+            }
+        }
+        for (topic, members) in &inner.topics {
+            for m in members.iter().filter(|m| m.conversation.is_some()) {
+                if seen.insert((m.socket.id, topic.clone())) {
+                    m.socket.send(Outbound::Interrupt { topic: topic.clone() });
+                }
             }
         }
         seen.len()

@@ -20,7 +20,7 @@ pub mod publication;
 pub mod relay;
 pub mod socket;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,7 +36,7 @@ use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
-use werkfunk_protocol::realtime::{Frame, Vsn};
+use werkfunk_protocol::realtime::Vsn;
 
 use crate::caller::{self, Caller, CallerError};
 use crate::jwt::{self, JwtError, Keys};
@@ -200,7 +200,7 @@ impl Realtime {
             return;
         }
         let payload = diff.to_payload();
-        self.hub.send_all(topic, || presence_diff(topic, payload.clone()));
+        self.hub.push_all(topic, "presence_diff", &payload);
         self.publish(RelayMessage::Presence { topic: topic.to_string(), diff: payload });
     }
 
@@ -208,33 +208,42 @@ impl Realtime {
     /// Postgres lets the caller see that conversation. Returns the conversation, if any.
     pub async fn authorize_topic(&self, caller: &Caller, sub_topic: &str) -> Result<Option<Uuid>, String> {
         let Some(conversation) = members_only(sub_topic) else { return Ok(None) };
-        let denied = || format!("Unauthorized: You do not have permissions to read from this Channel topic: {sub_topic}");
+        let denied = || denied(sub_topic);
         let conversation = conversation.ok_or_else(denied)?;
-        let allowed = async {
-            let mut tx = crate::db::begin_as(&self.pool, caller).await?;
-            let seen: bool = sqlx::query_scalar("select exists(select 1 from public.conversations where id = $1)")
-                .bind(conversation)
-                .fetch_one(&mut *tx)
-                .await?;
-            tx.rollback().await?;
-            Ok::<bool, sqlx::Error>(seen)
-        }
-        .await;
-        let allowed = match allowed {
-            Ok(seen) => seen,
-            // No privilege on conversations at all (the anon role): simply not a member.
-            Err(e) if crate::error::db_error(&e).is_some_and(|d| d.code() == "42501") => false,
-            Err(e) => {
-                tracing::warn!(error = %e, "realtime: membership check failed");
-                return Err("Unknown Error on Channel".to_owned());
-            }
-        };
-        if allowed {
+        if self.visible_conversations(caller, &[conversation]).await?.contains(&conversation) {
             Ok(Some(conversation))
         } else {
             Err(denied())
         }
     }
+
+    /// Which of `conversations` Postgres lets `caller` see, in one transaction.
+    pub async fn visible_conversations(&self, caller: &Caller, conversations: &[Uuid]) -> Result<HashSet<Uuid>, String> {
+        let seen = async {
+            let mut tx = crate::db::begin_as(&self.pool, caller).await?;
+            let seen: Vec<Uuid> = sqlx::query_scalar("select id from public.conversations where id = any($1)")
+                .bind(conversations)
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.rollback().await?;
+            Ok::<Vec<Uuid>, sqlx::Error>(seen)
+        }
+        .await;
+        match seen {
+            Ok(seen) => Ok(seen.into_iter().collect()),
+            // No privilege on conversations at all (the anon role): simply not a member.
+            Err(e) if crate::error::db_error(&e).is_some_and(|d| d.code() == "42501") => Ok(HashSet::new()),
+            Err(e) => {
+                tracing::warn!(error = %e, "realtime: membership check failed");
+                Err("Unknown Error on Channel".to_owned())
+            }
+        }
+    }
+}
+
+/// Supabase's refusal of a topic the caller may not read.
+pub fn denied(sub_topic: &str) -> String {
+    format!("Unauthorized: You do not have permissions to read from this Channel topic: {sub_topic}")
 }
 
 /// `Some(conversation)` for the members-only topics; `Some(None)` when such a topic does
@@ -244,10 +253,6 @@ pub fn members_only(sub_topic: &str) -> Option<Option<Uuid>> {
         .iter()
         .find_map(|p| sub_topic.strip_prefix(p))
         .map(|rest| rest.parse().ok())
-}
-
-pub fn presence_diff(topic: &str, payload: Value) -> Frame {
-    Frame { join_ref: None, reference: None, topic: topic.to_owned(), event: "presence_diff".into(), payload }
 }
 
 async fn listen(rt: Arc<Realtime>, mut listener: PgListener, changes: mpsc::UnboundedSender<String>) {
@@ -316,8 +321,7 @@ async fn on_relay(rt: &Realtime, payload: &str) {
         RelayMessage::Presence { topic, diff } => {
             let parsed = Diff::from_payload(&diff);
             rt.hub.presence.lock().expect("presence lock").apply_remote(envelope.node, &topic, &parsed);
-            let key: Arc<str> = topic.as_str().into();
-            rt.hub.send_all(&key, || presence_diff(&topic, diff.clone()));
+            rt.hub.push_all(&topic.as_str().into(), "presence_diff", &diff);
         }
     }
 }
@@ -342,8 +346,7 @@ async fn liveness(rt: Arc<Realtime>) {
         for node in gone {
             let diffs = rt.hub.presence.lock().expect("presence lock").purge_node(node);
             for (topic, diff) in diffs {
-                let payload = diff.to_payload();
-                rt.hub.send_all(&topic.as_str().into(), || presence_diff(&topic, payload.clone()));
+                rt.hub.push_all(&topic.as_str().into(), "presence_diff", &diff.to_payload());
             }
         }
         if rounds.is_multiple_of(12) {
@@ -400,31 +403,50 @@ async fn websocket(
 }
 
 /// `POST /realtime/v1/api/broadcast`: `{"messages": [{topic, event, payload, private}]}`.
+/// At most `Limits::api_broadcast_messages` messages; the members-only topics among them are
+/// checked together in one transaction, and nothing is sent unless every message may be.
 async fn api_broadcast(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let caller = match caller::authenticate(&state.keys, &headers, None, jwt::now()) {
         Ok(c) => c,
         Err(e) => return (StatusCode::UNAUTHORIZED, Json(json!({"message": caller_error_message(&e)}))).into_response(),
     };
+    let limits = &state.realtime.limits;
     let bad = |m: &str| (StatusCode::BAD_REQUEST, Json(json!({"message": m}))).into_response();
     let Ok(body) = serde_json::from_slice::<Value>(&body) else { return bad("Body is not JSON") };
     let Some(messages) = body.get("messages").and_then(Value::as_array) else { return bad("Expected {\"messages\": [...]}") };
+    if messages.len() > limits.api_broadcast_messages {
+        return bad(&format!("Too many messages: at most {} per request", limits.api_broadcast_messages));
+    }
     let mut accepted = Vec::new();
+    let mut conversations: Vec<(Uuid, String)> = Vec::new();
     for m in messages {
         let (Some(topic), Some(event)) = (m.get("topic").and_then(Value::as_str), m.get("event").and_then(Value::as_str)) else {
             return bad("Each message needs a topic and an event");
         };
         let payload = m.get("payload").cloned().unwrap_or(Value::Null);
-        if payload.to_string().len() > state.realtime.limits.max_broadcast_bytes {
+        if payload.to_string().len() > limits.max_broadcast_bytes {
             return (StatusCode::PAYLOAD_TOO_LARGE, Json(json!({"message": "payload_size_exceeded"}))).into_response();
         }
         let sub = topic.strip_prefix("realtime:").unwrap_or(topic);
         if sub.is_empty() {
             return bad("TopicNameRequired: You must provide a topic name");
         }
-        if let Err(reason) = state.realtime.authorize_topic(&caller, sub).await {
-            return (StatusCode::FORBIDDEN, Json(json!({"message": reason}))).into_response();
+        match members_only(sub) {
+            None => {}
+            Some(Some(conversation)) => conversations.push((conversation, sub.to_owned())),
+            Some(None) => return (StatusCode::FORBIDDEN, Json(json!({"message": denied(sub)}))).into_response(),
         }
         accepted.push((Arc::<str>::from(format!("realtime:{sub}")), event.to_owned(), payload));
+    }
+    if !conversations.is_empty() {
+        let ids: Vec<Uuid> = conversations.iter().map(|(c, _)| *c).collect();
+        let visible = match state.realtime.visible_conversations(&caller, &ids).await {
+            Ok(v) => v,
+            Err(reason) => return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"message": reason}))).into_response(),
+        };
+        if let Some((_, sub)) = conversations.iter().find(|(c, _)| !visible.contains(c)) {
+            return (StatusCode::FORBIDDEN, Json(json!({"message": denied(sub)}))).into_response();
+        }
     }
     for (topic, event, payload) in accepted {
         state.realtime.broadcast(&topic, &event, &payload, None);
