@@ -172,7 +172,21 @@ export function MessageList({
   // Mark read when the newest message is in view.
   const lastId = messages.at(-1)?.id
   useEffect(() => {
-    if (atBottom && lastId) void backend.markRead(conversationId).catch(() => undefined)
+    if (!atBottom || !lastId) return
+    const mark = () => void backend.markRead(conversationId).catch(() => undefined)
+    // Not while the window sits hidden in the tray; then as soon as it shows again.
+    if (document.visibilityState !== 'hidden') {
+      mark()
+      return
+    }
+    const onVisible = () => {
+      if (document.visibilityState !== 'hidden') {
+        document.removeEventListener('visibilitychange', onVisible)
+        mark()
+      }
+    }
+    document.addEventListener('visibilitychange', onVisible)
+    return () => document.removeEventListener('visibilitychange', onVisible)
   }, [atBottom, lastId, backend, conversationId])
 
   function onScroll() {

@@ -4,6 +4,8 @@ import { useBackend } from '../state/backend'
 import { useEventBridge } from '../state/eventBridge'
 import { useSession } from '../state/queries'
 import { useUi } from '../state/ui'
+import { toAppError } from '../backend'
+import { errorText } from './common'
 import { Shell } from './Shell'
 import { SignIn } from './SignIn'
 
@@ -28,6 +30,19 @@ export function Root() {
           W
         </div>
       </div>
+    )
+  }
+  if (session.isError) {
+    return (
+      <main className="auth">
+        <div className="auth-card" role="alert" data-testid="startup-error">
+          <h1 className="auth-title">{t('errors.startFailed')}</h1>
+          <p>{errorText(t, toAppError(session.error))}</p>
+          <button type="button" className="btn btn-primary" onClick={() => void session.refetch()}>
+            {t('common.retry')}
+          </button>
+        </div>
+      </main>
     )
   }
   if (!session.data?.signed_in || !session.data.profile) return <SignIn />

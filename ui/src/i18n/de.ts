@@ -44,6 +44,7 @@ const de = {
     unauthorized: 'Dafür fehlt die Berechtigung.',
     store_corrupt: 'Der lokale Speicher ist beschädigt.',
     unknown: 'Etwas ist schiefgelaufen.',
+    startFailed: 'Werkfunk konnte nicht starten',
   },
   sidebar: {
     conversations: 'Unterhaltungen',
@@ -103,7 +104,6 @@ const de = {
     unmute: 'Stummschaltung aufheben',
     mutedLabel: 'Stumm',
     typing_one: '{{name}} tippt…',
-    typing_two: '{{first}} und {{second}} tippen…',
     typing_other: '{{count}} Personen tippen…',
     messageFrom: 'Nachricht von {{name}}, {{time}}',
     ownMessage: 'Deine Nachricht, {{time}}',

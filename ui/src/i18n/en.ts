@@ -46,6 +46,7 @@ const en: Dict = {
     unauthorized: 'You are not allowed to do that.',
     store_corrupt: 'The local storage is damaged.',
     unknown: 'Something went wrong.',
+    startFailed: 'Werkfunk could not start',
   },
   sidebar: {
     conversations: 'Conversations',
@@ -105,7 +106,6 @@ const en: Dict = {
     unmute: 'Unmute',
     mutedLabel: 'Muted',
     typing_one: '{{name}} is typing…',
-    typing_two: '{{first}} and {{second}} are typing…',
     typing_other: '{{count}} people are typing…',
     messageFrom: 'Message from {{name}}, {{time}}',
     ownMessage: 'Your message, {{time}}',

@@ -80,7 +80,13 @@ export function useMembers(cid: string | null) {
 
 export function useTypingNames(cid: string) {
   const backend = useBackend()
-  return useQuery({ queryKey: keys.typing(cid), queryFn: () => backend.typingNow(cid), staleTime: Infinity })
+  return useQuery({
+    queryKey: keys.typing(cid),
+    queryFn: () => backend.typingNow(cid),
+    staleTime: Infinity,
+    // Never show a stale "tippt…" if an engine:typing end event got lost.
+    refetchInterval: (q) => ((q.state.data?.length ?? 0) > 0 ? 4000 : false),
+  })
 }
 
 export function useSession() {
