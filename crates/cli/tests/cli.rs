@@ -432,3 +432,62 @@ async fn a_locked_store_is_a_clear_error_and_loses_nothing() {
     assert_eq!(contents(&server, conv).await, ["eins", "drei"]);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_newcomer_logs_in_and_sees_conversations_and_names_without_a_manual_sync() {
+    let server = TestServer::start().await;
+    let (alice, bob, conv) = server.alice_and_bob().await;
+    let a = Client::new(&server);
+    a.login(&alice).await;
+    assert_eq!(a.send(conv, "Guten Morgen, ich komme um acht.").await.1["state"], "sent");
+
+    // Bob's first commands after `login`: no `sync` in between.
+    let b = Client::new(&server);
+    b.login(&bob).await;
+    let convs = b.run(&["conversations"]).await.ok().json();
+    assert_eq!(convs.len(), 1);
+    assert_eq!(convs[0]["title"], "Alice", "a direct conversation is named after the other person");
+    assert_eq!(convs[0]["last_message"], "Guten Morgen, ich komme um acht.");
+    // Human output names people and shows local times, not UUIDs.
+    let out = tokio::process::Command::new(CLI)
+        .arg("--profile")
+        .arg(b.profile())
+        .args(["history", &conv.to_string()])
+        .env("WERKFUNK_URL", &b.url)
+        .env("WERKFUNK_ANON_KEY", &b.anon_key)
+        .env("WERKFUNK_SECRET_STORE", "file")
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Alice: Guten Morgen"), "{text}");
+    assert!(!text.contains(&alice.id.to_string()), "{text}");
+    let local = chrono::Local::now().format("%Y-%m-%d").to_string();
+    assert!(text.contains(&local), "{text}");
+    let hits = b.run(&["search", "acht"]).await.ok().json();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0]["sender_name"], "Alice");
+
+    // The server away: reading commands say so on stderr and show the cache.
+    let _db = server.stop().await;
+    let r = b.run(&["history", &conv.to_string()]).await.ok();
+    assert_eq!(r.json().len(), 1);
+    assert!(r.stderr.contains("showing the local cache"), "{}", r.stderr);
+}
+
+#[tokio::test]
+async fn a_profile_in_use_by_another_process_is_one_line_and_exit_1() {
+    let server = TestServer::start().await;
+    let (alice, _, _) = server.alice_and_bob().await;
+    let a = Client::new(&server);
+    a.login(&alice).await;
+    let config = werkfunk_core::ServerConfig { url: a.url.clone(), anon_key: a.anon_key.clone() };
+    let holder = werkfunk_core::Engine::open(a.profile(), &config).await.unwrap();
+    let r = a.run(&["conversations"]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("profile_in_use"), "{}", r.stderr);
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    drop(holder);
+    a.run(&["conversations"]).await.ok();
+    server.stop().await;
+}
