@@ -10,11 +10,14 @@
 //! - [`convergence`]: several `werkfunk-cli` clients send, edit, delete and mark read through
 //!   the proxy while faults are injected; afterwards the server and every client's cache are
 //!   checked against what each client was told.
+//! - [`fuzzing`]: the properties the cargo-fuzz targets under `fuzz/` check, also replayed
+//!   over the committed corpus by `tests/fuzz_corpus.rs`.
 //!
-//! The tests live in `tests/` (`convergence.rs`, `security.rs`); `cargo xtask soak` runs the
-//! long convergence run.
+//! The tests live in `tests/` (`convergence.rs`, `lost_answers.rs`, `security.rs`,
+//! `fuzz_corpus.rs`); `cargo xtask soak` runs the long convergence run.
 
 pub mod convergence;
+pub mod fuzzing;
 pub mod procs;
 pub mod proxy;
 pub mod seed;
