@@ -145,3 +145,36 @@ describe('settings helpers', () => {
     expect(resolveLanguage('en', 'de-DE')).toBe('en')
   })
 })
+
+describe('interface details from docs/app-commands.md', () => {
+  it('leaving keeps the conversation readable, without a composer', async () => {
+    const b = fake()
+    renderApp(b)
+    await userEvent.click(await screen.findByRole('button', { name: /^Team Becker Elektro/ }))
+    await userEvent.click(screen.getByTestId('members-button'))
+    await userEvent.click(await screen.findByTestId('leave-conversation'))
+    await userEvent.click(screen.getByTestId('confirm-leave'))
+    expect(await screen.findByTestId('left-note')).toHaveTextContent('Du bist nicht mehr Mitglied')
+    expect(screen.queryByTestId('composer')).toBeNull()
+    expect(screen.getByText('Liegt im Transporter.')).toBeInTheDocument()
+    const item = screen.getAllByTestId('conversation-item').find((i) => i.dataset.conversationId === 'c-team')!
+    await waitFor(() => expect(item.textContent).toContain('Verlassen'))
+    expect(item).toHaveAccessibleName(/^Team Becker Elektro, Verlassen/)
+  })
+
+  it('a session answered with signed_out shows the sign-in screen', async () => {
+    const b = fake()
+    b.session = () => Promise.reject({ code: 'signed_out', message: 'nobody' })
+    renderApp(b)
+    expect(await screen.findByTestId('sign-in-email')).toBeInTheDocument()
+  })
+
+  it('people search while offline says so instead of "nobody found"', async () => {
+    const b = fake({ scenario: 'offline' })
+    renderApp(b)
+    await userEvent.click(await screen.findByTestId('new-conversation-button'))
+    expect(await within(screen.getByTestId('new-conversation-dialog')).findByRole('alert')).toHaveTextContent(
+      'Keine Verbindung. Bitte später erneut versuchen.',
+    )
+  })
+})

@@ -85,6 +85,7 @@ describe('pure helpers', () => {
     last_activity_at: at,
     unsent_count: 0,
     muted: false,
+    left: false,
   })
   it('sortConversations orders by last_activity_at descending', () => {
     const rows = [row('a', '2026-01-01T10:00:00Z'), row('b', '2026-01-02T10:00:00Z'), row('c', '2025-12-31T10:00:00Z')]

@@ -29,6 +29,8 @@ export interface FakeOptions {
 }
 
 interface FakeConversation {
+  /** I left or was removed: still listed, read-only. */
+  left?: boolean
   id: string
   kind: ConversationKind
   title: string | null
@@ -212,8 +214,8 @@ export function createFakeBackend(opts: FakeOptions = {}): FakeBackend {
   function requireSignedIn() {
     if (!signedIn) throw err('signed_out', 'Nicht angemeldet')
   }
-  function findConv(id: string): FakeConversation {
-    const c = convs.find((x) => x.id === id && x.members.some((m) => m.user_id === me.id))
+  function findConv(id: string, allowLeft = false): FakeConversation {
+    const c = convs.find((x) => x.id === id && (x.members.some((m) => m.user_id === me.id) || (allowLeft && x.left)))
     if (!c) throw err('not_found', 'Unterhaltung nicht gefunden')
     return c
   }
@@ -233,7 +235,7 @@ export function createFakeBackend(opts: FakeOptions = {}): FakeBackend {
     const last = [...visible].sort(cmpMsg).at(-1) ?? null
     const mine = c.members.find((m) => m.user_id === me.id)
     const lastRead = mine?.last_read_at ?? ''
-    const unread = ms.filter((m) => m.sender_id !== me.id && !m.deleted && m.created_at > lastRead).length
+    const unread = mine ? ms.filter((m) => m.sender_id !== me.id && !m.deleted && m.created_at > lastRead).length : 0
     const partner = c.kind === 'direct' ? c.members.find((m) => m.user_id !== me.id)?.user_id ?? null : null
     const title = c.title ?? (partner ? nameOf(partner) : c.members.filter((m) => m.user_id !== me.id).map((m) => nameOf(m.user_id)).join(', '))
     return {
@@ -248,6 +250,7 @@ export function createFakeBackend(opts: FakeOptions = {}): FakeBackend {
       last_activity_at: last?.created_at ?? nowFn().toISOString(),
       unsent_count: ms.filter((m) => m.state === 'queued' || m.state === 'failed').length,
       muted: c.muted,
+      left: !c.members.some((m) => m.user_id === me.id),
     }
   }
   function findMsg(id: string): Message {
@@ -389,13 +392,14 @@ export function createFakeBackend(opts: FakeOptions = {}): FakeBackend {
       if (scenario === 'loading') return new Promise<ConversationRow[]>(() => undefined)
       return ok('conversations', [], () =>
         convs
-          .filter((c) => c.members.some((m) => m.user_id === me.id))
+          .filter((c) => c.members.some((m) => m.user_id === me.id) || c.left)
           .map(row)
           .sort((a, b) => (a.last_activity_at < b.last_activity_at ? 1 : -1)),
       )
     },
     createConversation: (kind, withIds, title) =>
       ok('create_conversation', [kind, withIds, title], () => {
+        if (connectivity.state !== 'online') throw err('offline', 'offline')
         if (withIds.length === 0) throw err('invalid_input', 'no members')
         if (kind === 'direct') {
           const existing = convs.find((c) => c.kind === 'direct' && c.members.some((m) => m.user_id === withIds[0]))
@@ -408,19 +412,21 @@ export function createFakeBackend(opts: FakeOptions = {}): FakeBackend {
       }),
     people: (query) =>
       ok('people', [query], () => {
+        if (connectivity.state !== 'online') throw err('offline', 'offline')
         const q = query.trim().toLocaleLowerCase('de')
         return people.filter((p) => !q || p.full_name.toLocaleLowerCase('de').includes(q))
       }),
     members: (cid) =>
-      ok('members', [cid], () =>
-        findConv(cid).members.map((m) => ({
+      ok('members', [cid], () => {
+        if (connectivity.state !== 'online') throw err('offline', 'offline')
+        return findConv(cid, true).members.map((m) => ({
           user_id: m.user_id,
           full_name: nameOf(m.user_id),
           role: m.role,
           last_read_at: m.last_read_at,
           online: m.user_id === me.id ? connectivity.state === 'online' : online.has(m.user_id),
-        })) satisfies Member[],
-      ),
+        })) satisfies Member[]
+      }),
     addMembers: (cid, ids) =>
       ok('add_members', [cid, ids], () => {
         const c = findConv(cid)
@@ -441,6 +447,7 @@ export function createFakeBackend(opts: FakeOptions = {}): FakeBackend {
       ok('leave_conversation', [cid], () => {
         const c = findConv(cid)
         c.members = c.members.filter((m) => m.user_id !== me.id)
+        c.left = true
         emit('engine:conversations_changed', {})
         return null
       }),
@@ -460,7 +467,7 @@ export function createFakeBackend(opts: FakeOptions = {}): FakeBackend {
       ),
     send: (cid, text) =>
       ok('send', [cid, text], () => {
-        findConv(cid)
+        findConv(cid) // left conversations: not_found
         const t = text.trim()
         if (!t) throw err('invalid_input', 'empty message')
         if (t.length > 4000) throw err('invalid_input', 'message too long')
@@ -520,7 +527,7 @@ export function createFakeBackend(opts: FakeOptions = {}): FakeBackend {
       }),
     markRead: (cid) =>
       ok('mark_read', [cid], () => {
-        const c = findConv(cid)
+        const c = findConv(cid, true)
         const mine = c.members.find((m) => m.user_id === me.id)
         if (mine) mine.last_read_at = nowFn().toISOString()
         let changed = false
@@ -579,6 +586,7 @@ export function createFakeBackend(opts: FakeOptions = {}): FakeBackend {
     profile: () => ok('profile', [], () => ({ ...me })),
     updateProfile: (fullName) =>
       ok('update_profile', [fullName], () => {
+        if (connectivity.state !== 'online') throw err('offline', 'offline')
         if (!fullName.trim()) throw err('invalid_input', 'empty name')
         me.full_name = fullName.trim()
         emit('engine:profile_changed', { user_id: me.id })
@@ -586,6 +594,7 @@ export function createFakeBackend(opts: FakeOptions = {}): FakeBackend {
       }),
     changePassword: (current, next) =>
       ok('change_password', [], () => {
+        if (connectivity.state !== 'online') throw err('offline', 'offline')
         if (current.length < 6) throw err('invalid_credentials', 'wrong password')
         if (next.length < 8) throw err('invalid_input', 'password too short')
         return null

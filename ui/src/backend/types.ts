@@ -33,8 +33,11 @@ export interface ConversationRow {
   unread_count: number
   last_message: LastMessage | null
   last_activity_at: string
+  /** Queued or failed sends, edits and deletes in the outbox. */
   unsent_count: number
   muted: boolean
+  /** Left or removed: the history stays readable, writing is not possible. */
+  left: boolean
 }
 
 export interface AppError {
@@ -103,6 +106,15 @@ export interface EventMap {
     error: AppError | null
   }
   'engine:typing': { conversation_id: string; typing: string[] }
+  'engine:notification': {
+    conversation_id: string
+    message_id: string
+    sender_id: string
+    title: string
+    body: string
+    count: number
+    sound: boolean
+  }
   'engine:presence': { online: string[] }
   'engine:connectivity': { state: Connectivity }
   'engine:notification_count': { unread: number }
@@ -111,6 +123,7 @@ export interface EventMap {
   'engine:settings_changed': { settings: Settings }
   'engine:synced': { at: string; messages: number }
   'engine:signed_out': Record<string, never>
+  'engine:channel': { topic: string; subscribed: boolean }
   'app:open_conversation': { conversation_id: string }
 }
 

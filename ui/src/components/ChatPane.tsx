@@ -1,5 +1,5 @@
 import { useQueryClient } from '@tanstack/react-query'
-import { Bell, BellOff, Hammer, MessagesSquare, Users } from 'lucide-react'
+import { Bell, BellOff, Hammer, LogOut, MessagesSquare, Users } from 'lucide-react'
 import { useState } from 'react'
 import { useTranslation } from 'react-i18next'
 import type { ConversationRow, Message, Profile } from '../backend'
@@ -50,15 +50,24 @@ function Conversation({ row, me }: { row: ConversationRow; me: Profile }) {
         onEdit={setEditing}
         title={row.title}
       />
-      <TypingIndicator conversationId={row.id} />
-      <Composer
-        conversationId={row.id}
-        me={me}
-        placeholder={t('composer.placeholder', { name: row.title })}
-        editing={editing}
-        onEditDone={() => setEditing(null)}
-        onEditMessage={setEditing}
-      />
+      {row.left ? (
+        <div className="left-note" role="note" data-testid="left-note">
+          <LogOut size={18} aria-hidden />
+          {t('chat.leftNote')}
+        </div>
+      ) : (
+        <>
+          <TypingIndicator conversationId={row.id} />
+          <Composer
+            conversationId={row.id}
+            me={me}
+            placeholder={t('composer.placeholder', { name: row.title })}
+            editing={editing}
+            onEditDone={() => setEditing(null)}
+            onEditMessage={setEditing}
+          />
+        </>
+      )}
     </main>
   )
 }
@@ -92,6 +101,7 @@ function ChatHeader({ row }: { row: ConversationRow }) {
           {row.kind === 'direct' && <span className="dot" data-online={isOnline} aria-hidden />}
           {subtitle}
           {row.muted && ` · ${t('chat.mutedLabel')}`}
+          {row.left && ` · ${t('sidebar.left')}`}
         </span>
       </div>
       <button

@@ -128,6 +128,7 @@ export function ConversationItem({ row, meId }: { row: ConversationRow; meId: st
   if (row.unsent_count > 0) extra.push(t('sidebar.unsent', { count: row.unsent_count }))
   if (row.partner_id) extra.push(isOnline ? t('sidebar.online') : t('sidebar.offline'))
   if (row.muted) extra.push(t('sidebar.muted'))
+  if (row.left) extra.push(t('sidebar.left'))
 
   return (
     <button
@@ -160,6 +161,11 @@ export function ConversationItem({ row, meId }: { row: ConversationRow; meId: st
             <span className="conv-unsent" data-testid="unsent-marker" aria-hidden title={t('sidebar.unsent', { count: row.unsent_count })}>
               <Clock size={13} aria-hidden />
               {row.unsent_count}
+            </span>
+          )}
+          {row.left && (
+            <span className="conv-left" aria-hidden>
+              {t('sidebar.left')}
             </span>
           )}
           <span className={unread ? 'conv-preview unread' : 'conv-preview'}>{preview}</span>

@@ -6,7 +6,7 @@ import type { Profile } from '../backend'
 import { toAppError } from '../backend'
 import { useBackend } from '../state/backend'
 import { keys } from '../state/keys'
-import { useMembers } from '../state/queries'
+import { useConversations, useMembers } from '../state/queries'
 import { useUi } from '../state/ui'
 import { Avatar, Dialog, errorText } from './common'
 import { PeoplePicker } from './PeoplePicker'
@@ -21,8 +21,10 @@ export function MembersDialog({ conversationId, me, onClose }: { conversationId:
   const [picked, setPicked] = useState<Profile[]>([])
   const [confirmLeave, setConfirmLeave] = useState(false)
   const [error, setError] = useState<string | null>(null)
+  const convs = useConversations()
+  const left = convs.data?.find((c) => c.id === conversationId)?.left ?? false
   const myRole = members.data?.find((m) => m.user_id === me.id)?.role
-  const canManage = myRole === 'owner' || myRole === 'admin'
+  const canManage = !left && (myRole === 'owner' || myRole === 'admin')
 
   const refresh = () => {
     void qc.invalidateQueries({ queryKey: keys.members(conversationId) })
@@ -42,6 +44,12 @@ export function MembersDialog({ conversationId, me, onClose }: { conversationId:
 
   return (
     <Dialog title={t('members.title')} onClose={onClose} testId="members-dialog" initialFocus="[data-autofocus]">
+      {members.isError && (
+        <p className="error-text" role="alert">
+          {errorText(t, toAppError(members.error))}
+        </p>
+      )}
+      {members.isPending && <p className="hint">{t('common.loading')}</p>}
       <ul className="plain-list member-list" role="list">
         {(members.data ?? []).map((m) => (
           <li key={m.user_id} className="member" data-testid="member-item">
@@ -68,7 +76,7 @@ export function MembersDialog({ conversationId, me, onClose }: { conversationId:
           </li>
         ))}
       </ul>
-      {adding ? (
+      {left ? null : adding ? (
         <div className="add-members">
           <PeoplePicker selected={picked} onChange={setPicked} exclude={(members.data ?? []).map((m) => m.user_id)} />
           <div className="row-end">
@@ -110,10 +118,8 @@ export function MembersDialog({ conversationId, me, onClose }: { conversationId:
                 data-testid="confirm-leave"
                 onClick={() =>
                   void run(backend.leaveConversation(conversationId)).then((ok) => {
-                    if (ok) {
-                      ui.openConversation(null)
-                      ui.setDialog(null)
-                    }
+                    // The conversation stays readable (left); only the dialog closes.
+                    if (ok) ui.setDialog(null)
                   })
                 }
               >

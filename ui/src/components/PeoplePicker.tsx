@@ -2,10 +2,10 @@ import { useQuery } from '@tanstack/react-query'
 import { Check, Search, X } from 'lucide-react'
 import { useEffect, useState } from 'react'
 import { useTranslation } from 'react-i18next'
-import type { Profile } from '../backend'
+import { toAppError, type Profile } from '../backend'
 import { useBackend } from '../state/backend'
 import { keys } from '../state/keys'
-import { Avatar } from './common'
+import { Avatar, errorText } from './common'
 
 /** Find people by name (`people` command); never shows raw ids. */
 export function PeoplePicker({
@@ -72,7 +72,13 @@ export function PeoplePicker({
         </div>
       </div>
       <ul className="plain-list people-list" role="list">
-        {list.length === 0 && !people.isPending && <li className="hint pad">{t('newConversation.noPeople')}</li>}
+        {people.isError ? (
+          <li className="error-text pad" role="alert">
+            {errorText(t, toAppError(people.error))}
+          </li>
+        ) : (
+          list.length === 0 && !people.isPending && <li className="hint pad">{t('newConversation.noPeople')}</li>
+        )}
         {list.map((p) => (
           <li key={p.id}>
             <button

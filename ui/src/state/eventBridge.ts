@@ -59,6 +59,9 @@ export function registerBridge(
     backend.on('engine:connectivity', ({ state }) => {
       qc.setQueryData(keys.connectivity, state)
     }),
+    backend.on('engine:notification', () => {
+      void qc.invalidateQueries({ queryKey: keys.notifications })
+    }),
     backend.on('engine:notification_count', () => {
       void qc.invalidateQueries({ queryKey: keys.notifications })
     }),

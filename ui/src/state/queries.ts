@@ -91,7 +91,16 @@ export function useTypingNames(cid: string) {
 
 export function useSession() {
   const backend = useBackend()
-  return useQuery({ queryKey: keys.session, queryFn: () => backend.session(), staleTime: Infinity })
+  return useQuery({
+    queryKey: keys.session,
+    // The engine answers signed_out when nobody is signed in on this profile.
+    queryFn: () =>
+      backend.session().catch((e: unknown) => {
+        if ((e as { code?: string } | null)?.code === 'signed_out') return { signed_in: false, profile: null }
+        throw e
+      }),
+    staleTime: Infinity,
+  })
 }
 
 /** Patch one message in a timeline cache entry. */
