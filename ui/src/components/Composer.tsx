@@ -64,14 +64,27 @@ export function Composer({
     }
   }, [backend, conversationId])
 
-  // Save on leave (switching conversation, closing): the latest text, not the debounced one.
+  // Save on leave (switching conversation, hiding or closing the window): the latest text,
+  // not the debounced one.
   useEffect(() => {
-    return () => {
+    const flush = () => {
       if (saveTimer.current) {
         clearTimeout(saveTimer.current)
         saveTimer.current = null
         if (draftBeforeEdit.current === null) void backend.saveDraft(conversationId, textRef.current).catch(() => undefined)
       }
+    }
+    const onHide = () => {
+      if (document.visibilityState === 'hidden') flush()
+    }
+    document.addEventListener('visibilitychange', onHide)
+    window.addEventListener('pagehide', flush)
+    window.addEventListener('blur', flush)
+    return () => {
+      document.removeEventListener('visibilitychange', onHide)
+      window.removeEventListener('pagehide', flush)
+      window.removeEventListener('blur', flush)
+      flush()
     }
   }, [backend, conversationId])
 

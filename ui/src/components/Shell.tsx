@@ -30,6 +30,7 @@ export function Shell({ me }: { me: Profile }) {
   // Focus and visibility are the engine's inputs too (the shell reports them as well).
   useEffect(() => {
     const report = () => void backend.windowState(document.hasFocus(), document.visibilityState === 'visible').catch(() => undefined)
+    report()
     window.addEventListener('focus', report)
     window.addEventListener('blur', report)
     document.addEventListener('visibilitychange', report)
