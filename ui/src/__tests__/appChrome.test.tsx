@@ -100,7 +100,10 @@ describe('dialogs and keyboard', () => {
     await userEvent.click(await screen.findByRole('button', { name: 'Unterhaltung starten' }))
     const dialog = screen.getByTestId('new-conversation-dialog')
     await userEvent.type(within(dialog).getByTestId('people-search'), 'luk')
-    await userEvent.click(await within(dialog).findByRole('radio', { name: /Lukas Hoffmann/ }))
+    // the search is debounced: wait until the list shows only the match
+    await waitFor(() => expect(within(dialog).getAllByTestId('person-option')).toHaveLength(1))
+    await userEvent.click(within(dialog).getByRole('radio', { name: /Lukas Hoffmann/ }))
+    expect(within(dialog).getByRole('radio', { name: /Lukas Hoffmann/ })).toHaveAttribute('aria-checked', 'true')
     await userEvent.click(within(dialog).getByTestId('create-conversation'))
     expect(await screen.findByRole('heading', { name: 'Lukas Hoffmann' })).toBeInTheDocument()
     expect(b.fake.calls.find((c) => c.name === 'create_conversation')?.args).toEqual(['direct', ['u-lukas'], null])
