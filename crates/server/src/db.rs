@@ -2,20 +2,40 @@
 //!
 //! Every request that reads or writes application data runs in one transaction whose
 //! `role` and `request.jwt.claims` are the caller's (transaction-local `set_config`), so the
-//! schema's row-level security decides — the server never re-implements it.
+//! schema's row-level security decides — the server never re-implements it. The role's own
+//! `statement_timeout` (`alter role … set`, which Postgres applies only at login) is applied
+//! to the transaction too, as PostgREST does.
 
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::caller::Caller;
 
+/// The transaction settings of a request: role, claims, and the role's `statement_timeout`
+/// from `pg_db_role_setting` (this database's setting first, then the cluster-wide one).
+const BEGIN_AS: &str = "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true),
+       set_config('statement_timeout', coalesce(
+         (select substr(c, length('statement_timeout=') + 1)
+            from pg_catalog.pg_db_role_setting s, unnest(s.setconfig) c
+           where s.setrole = (select oid from pg_catalog.pg_roles where rolname = $1)
+             and s.setdatabase in (0, (select oid from pg_catalog.pg_database where datname = current_database()))
+             and c like 'statement_timeout=%'
+           order by s.setdatabase desc
+           limit 1),
+         current_setting('statement_timeout')), true)";
+
 /// Begins a transaction as `caller`.
 pub async fn begin_as(pool: &PgPool, caller: &Caller) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)")
-        .bind(caller.role.as_str())
-        .bind(&caller.claims_json)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(BEGIN_AS).bind(caller.role.as_str()).bind(&caller.claims_json).execute(&mut *tx).await?;
+    Ok(tx)
+}
+
+/// Begins a read-only transaction as `caller` (`GET /rpc/…`, as PostgREST runs it): a
+/// volatile function called that way cannot write (25006, a 405).
+pub async fn begin_read_only_as(pool: &PgPool, caller: &Caller) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("set transaction read only").execute(&mut *tx).await?;
+    sqlx::query(BEGIN_AS).bind(caller.role.as_str()).bind(&caller.claims_json).execute(&mut *tx).await?;
     Ok(tx)
 }
 

@@ -581,3 +581,236 @@ async fn the_rest_broadcast_endpoint_limits_and_checks_all_messages_at_once() {
     healthy(&server).await;
     server.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// 8. Soft-deleted messages
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_soft_deleted_message_keeps_no_readable_text() {
+    let server = TestServer::start().await;
+    let (alice, bob, conv) = server.alice_and_bob().await;
+    let mut bob_ws = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    let topic = format!("realtime:messages:{conv}");
+    let reply = bob_ws.join(&topic, bindings(&[format!("conversation_id=eq.{conv}")]), Some(&bob.access_token)).await;
+    assert_eq!(reply.payload["status"], "ok");
+    let message = send_message(&server, &alice, conv, "Die Geheimzahl ist 4711").await;
+    let id = message["id"].as_str().unwrap().to_owned();
+
+    let resp = server
+        .request(Method::PATCH, &format!("/rest/v1/messages?id=eq.{id}"), Some(&alice))
+        .json(&json!({"deleted_at": "2000-01-01T00:00:00Z"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+
+    // Bob reads the tombstone, not the text: over REST, in the realtime UPDATE, in his
+    // notification.
+    let rows: Value = server
+        .request(Method::GET, &format!("/rest/v1/messages?deleted_at=not.is.null&conversation_id=eq.{conv}"), Some(&bob))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!(rows[0]["content"], "");
+    assert_eq!(rows[0]["attachments"], json!([]));
+    assert!(rows[0]["deleted_at"].is_string());
+    let update = bob_ws
+        .expect(WAIT, |r| matches!(r, Received::Frame(f) if f.event == "postgres_changes" && f.payload["data"]["type"] == "UPDATE"))
+        .await;
+    let Some(Received::Frame(update)) = update else { panic!("the delete reaches Bob as an UPDATE") };
+    assert_eq!(update.payload["data"]["record"]["content"], "");
+    assert!(!update.payload.to_string().contains("4711"), "no trace of the text in the change");
+    let notes: Value =
+        server.request(Method::GET, "/rest/v1/notifications?select=body,link", Some(&bob)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(notes.as_array().unwrap().len(), 1);
+    assert_eq!(notes[0]["body"], Value::Null, "the notification preview is cleared");
+    // The seed's filter hides it as before.
+    let live: Value = server
+        .request(Method::GET, &format!("/rest/v1/messages?conversation_id=eq.{conv}&deleted_at=is.null"), Some(&bob))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(live, json!([]));
+    // Deleting again is still a no-op; editing a deleted message is still refused.
+    let resp = server
+        .request(Method::PATCH, &format!("/rest/v1/messages?id=eq.{id}"), Some(&alice))
+        .json(&json!({"deleted_at": "2000-01-01T00:00:00Z"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let resp = server
+        .request(Method::PATCH, &format!("/rest/v1/messages?id=eq.{id}"), Some(&alice))
+        .json(&json!({"content": "neu"}))
+        .send()
+        .await
+        .unwrap();
+    expect_rest_error(resp, StatusCode::BAD_REQUEST, "23514").await;
+    // The text is kept only where service_role (and no API user) reads it.
+    let archived: String = sqlx::query_scalar("select content from private.deleted_message_texts where message_id = $1::uuid")
+        .bind(&id)
+        .fetch_one(server.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(archived, "Die Geheimzahl ist 4711");
+    let mut tx = server.db.as_user(bob.id).await;
+    let denied = sqlx::query("select 1 from private.deleted_message_texts").execute(&mut *tx).await;
+    assert_eq!(werkfunk_server::error::db_error(&denied.unwrap_err()).map(|e| e.code().to_owned()).as_deref(), Some("42501"));
+    drop(tx);
+    healthy(&server).await;
+    serves_a_normal_query(&server, &bob).await;
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Smaller schema and REST findings
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn members_cannot_post_system_messages_or_oversized_json() {
+    let server = TestServer::start().await;
+    let (alice, bob, conv) = server.alice_and_bob().await;
+    let post = |body: Value| server.request(Method::POST, "/rest/v1/messages", Some(&alice)).json(&body).send();
+    let resp = post(json!({"conversation_id": conv, "content": "Wartung heute Nacht", "type": "system"})).await.unwrap();
+    expect_rest_error(resp, StatusCode::FORBIDDEN, "42501").await;
+    let resp = post(json!({"conversation_id": conv, "content": "x", "meta": {"blob": "m".repeat(9000)}})).await.unwrap();
+    expect_rest_error(resp, StatusCode::BAD_REQUEST, "23514").await;
+    let resp = post(json!({"conversation_id": conv, "content": "x", "attachments": [{"blob": "a".repeat(17000)}]})).await.unwrap();
+    expect_rest_error(resp, StatusCode::BAD_REQUEST, "23514").await;
+    // user_metadata rides in every token: 4 KiB at most.
+    let resp = server
+        .http
+        .put(format!("{}/auth/v1/user", server.url))
+        .header("apikey", &server.anon_key)
+        .bearer_auth(&alice.access_token)
+        .json(&json!({"data": {"bio": "b".repeat(5000)}}))
+        .send()
+        .await
+        .unwrap();
+    expect_auth_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    // Nothing was written; a normal message goes through.
+    let count: i64 = sqlx::query_scalar("select count(*) from public.messages").fetch_one(server.db.pool()).await.unwrap();
+    assert_eq!(count, 0);
+    send_message(&server, &alice, conv, "Normal").await;
+    serves_a_normal_query(&server, &bob).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn get_rpc_is_read_only_and_counts_call_the_function_once() {
+    let server = TestServer::start().await;
+    let (alice, bob, conv) = server.alice_and_bob().await;
+    let carol = server.signup("Carol", "customer").await;
+    let before: i64 = sqlx::query_scalar("select count(*) from public.conversations").fetch_one(server.db.pool()).await.unwrap();
+    let resp = server
+        .request(
+            Method::GET,
+            &format!("/rest/v1/rpc/create_conversation?p_type=group&p_title=Heimlich&p_member_ids=%7B{}%7D", carol.id),
+            Some(&alice),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_rest_error(resp, StatusCode::METHOD_NOT_ALLOWED, "25006").await;
+    let after: i64 = sqlx::query_scalar("select count(*) from public.conversations").fetch_one(server.db.pool()).await.unwrap();
+    assert_eq!(before, after, "a GET call wrote nothing");
+    // A read-only function is fine over GET, with an exact count.
+    send_message(&server, &alice, conv, "eins").await;
+    let resp =
+        server.request(Method::GET, "/rest/v1/rpc/get_unread_counts", Some(&bob)).header("prefer", "count=exact").send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers().get("content-range").and_then(|v| v.to_str().ok()), Some("0-0/1"));
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body[0]["unread_count"], 1);
+    healthy(&server).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn each_request_role_runs_with_its_statement_timeout() {
+    let server = TestServer::start().await;
+    let alice = server.signup("Alice", "tradesperson").await;
+    let keys = server.keys();
+    for (token, expected) in [(server.anon_key.clone(), "3s"), (alice.access_token.clone(), "8s")] {
+        let caller = werkfunk_server::caller::verify_token(&keys, &token, werkfunk_server::jwt::now()).unwrap();
+        let mut tx = werkfunk_server::db::begin_as(server.db.pool(), &caller).await.unwrap();
+        let timeout: String = sqlx::query_scalar("select current_setting('statement_timeout')").fetch_one(&mut *tx).await.unwrap();
+        assert_eq!(timeout, expected);
+    }
+    healthy(&server).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn deletes_are_authorized_without_superuser_and_survive_key_reuse() {
+    let server = TestServer::start().await;
+    let (alice, bob, conv) = server.alice_and_bob().await;
+    let mut bob_ws = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    let topic = format!("realtime:messages:{conv}");
+    assert_eq!(
+        bob_ws.join(&topic, bindings(&[format!("conversation_id=eq.{conv}")]), Some(&bob.access_token)).await.payload["status"],
+        "ok"
+    );
+    let message = send_message(&server, &alice, conv, "alt").await;
+    let id = message["id"].as_str().unwrap().to_owned();
+    bob_ws.expect(WAIT, |r| matches!(r, Received::Frame(f) if f.event == "postgres_changes")).await.expect("insert");
+
+    // The row is deleted and its key taken by a new row in the same transaction.
+    let mut tx = server.db.pool().begin().await.unwrap();
+    sqlx::query("delete from public.messages where id = $1::uuid").bind(&id).execute(&mut *tx).await.unwrap();
+    sqlx::query("insert into public.messages (id, conversation_id, sender_id, content) values ($1::uuid, $2, $3, 'neu')")
+        .bind(&id)
+        .bind(conv)
+        .bind(alice.id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let is_change = |kind: &'static str| move |r: &Received| matches!(r, Received::Frame(f) if f.event == "postgres_changes" && f.payload["data"]["type"] == kind);
+    assert!(bob_ws.expect(WAIT, is_change("DELETE")).await.is_some(), "the DELETE is not lost to the reused key");
+
+    // realtime.authorize as a role that is not a superuser (as on a managed Postgres).
+    let plain = format!("wf_plain_{}", Uuid::new_v4().simple());
+    let pool = server.db.pool();
+    for statement in [
+        format!("create role {plain} nologin nosuperuser"),
+        format!("grant anon, authenticated, service_role to {plain}"),
+        format!("grant usage on schema realtime to {plain}"),
+        format!("grant execute on function realtime.authorize(regclass, uuid[], jsonb, jsonb[]) to {plain}"),
+    ] {
+        sqlx::query(&statement).execute(pool).await.unwrap();
+    }
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query(&format!("set local role {plain}")).execute(&mut *tx).await.unwrap();
+    let gone = Uuid::new_v4();
+    let deleted = json!([{"id": gone, "conversation_id": conv, "sender_id": alice.id, "content": ""}]);
+    let claims = json!({"sub": bob.id, "role": "authenticated"});
+    let rows: Vec<(i32, Uuid)> =
+        sqlx::query_as("select claims_index, id from realtime.authorize('public.messages'::regclass, $1, $2, array[$3::jsonb])")
+            .bind(vec![gone])
+            .bind(&deleted)
+            .bind(&claims)
+            .fetch_all(&mut *tx)
+            .await
+            .expect("a plain role can authorize a DELETE");
+    assert_eq!(rows, vec![(1, gone)]);
+    tx.rollback().await.unwrap();
+    for statement in [
+        format!("revoke execute on function realtime.authorize(regclass, uuid[], jsonb, jsonb[]) from {plain}"),
+        format!("revoke usage on schema realtime from {plain}"),
+        format!("drop role {plain}"),
+    ] {
+        sqlx::query(&statement).execute(pool).await.unwrap();
+    }
+    healthy(&server).await;
+    member_still_receives(&server, &alice, &bob, conv).await;
+    server.stop().await;
+}

@@ -523,7 +523,8 @@ async fn sender_changes_only_content_and_deleted_at() {
             .await
             .unwrap();
     assert!(moved, "updated_at moves on every update");
-    // Soft delete: stamped with the server's time, content kept (audit trail), and final.
+    // Soft delete: stamped with the server's time, the text cleared (kept only in the
+    // service_role archive, migration 0008), and final.
     affects(
         &mut tx,
         &format!("update public.messages set deleted_at = '2000-01-01' where id = '{msg}'"),
@@ -536,7 +537,7 @@ async fn sender_changes_only_content_and_deleted_at() {
             .fetch_one(&mut *tx)
             .await
             .unwrap();
-    assert_eq!((content.as_str(), stamped), ("Korrigiert", true));
+    assert_eq!((content.as_str(), stamped), ("", true));
     affects(
         &mut tx,
         &format!("update public.messages set deleted_at = now() where id = '{msg}'"),

@@ -234,10 +234,11 @@ async fn deliver_table(rt: &Realtime, table: &str, changes: &[&Change], subs: &[
         .into_iter()
         .map(|(w, members)| Group { ids: w.iter().filter_map(|&ci| changes[ci as usize].id()).collect(), claims: members })
         .collect();
-    // Many claims objects are judged in parallel statements, each in its own transaction
-    // (not when deleted rows must be put back: those transactions would queue on each other).
+    // Many claims objects are judged in parallel statements, each in its own transaction.
+    // (Deleted rows are judged from their old records, by their conversation or user: see
+    // migration 0010; nothing is written, so the parts do not queue on each other.)
     let started = std::time::Instant::now();
-    let parts = if deleted.is_empty() { split(groups, AUTHORIZE_CHUNK, AUTHORIZE_PARALLEL) } else { vec![groups] };
+    let parts = split(groups, AUTHORIZE_CHUNK, AUTHORIZE_PARALLEL);
     let results = futures::future::join_all(parts.iter().map(|part| authorize(rt, table, part, &deleted, &claims))).await;
     let mut visible = HashSet::new();
     for result in results {
@@ -329,12 +330,14 @@ fn split(groups: Vec<Group>, chunk: usize, max: usize) -> Vec<Vec<Group>> {
 }
 
 /// The `data` of a `postgres_changes` message. A DELETE's old record carries only the key
-/// and the conversation, as Supabase sends it under RLS.
+/// and the conversation, as Supabase sends it under RLS; so does an UPDATE's: the previous
+/// version of a row is not everyone's to read (a soft delete blanks a message's text, an
+/// edit replaces it — the old text must not ride along in the change).
 fn payload(c: &Change, columns: &Value) -> Value {
     let empty = || Value::Object(Default::default());
     let old = match c.kind.as_str() {
         "INSERT" => empty(),
-        "DELETE" => {
+        _ => {
             let mut o = serde_json::Map::new();
             for k in ["id", "conversation_id"] {
                 if let Some(v) = c.old_record.get(k) {
@@ -343,7 +346,6 @@ fn payload(c: &Change, columns: &Value) -> Value {
             }
             Value::Object(o)
         }
-        _ => c.old_record.clone(),
     };
     json!({
         "schema": "public",
@@ -401,7 +403,7 @@ async fn authorize(rt: &Realtime, table: &str, groups: &[Group], deleted: &[Valu
     .bind((!deleted.is_empty()).then(|| Value::Array(deleted.to_vec())))
     .fetch_all(&mut *tx)
     .await?;
-    // Deleted rows were put back only to be judged.
+    // Only transaction-local settings (role, claims) were changed.
     tx.rollback().await?;
     Ok(rows
         .into_iter()

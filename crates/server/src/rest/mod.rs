@@ -146,12 +146,20 @@ struct Shape {
     status: StatusCode,
     offset: u64,
     head: bool,
+    /// Run in a read-only transaction (`GET /rpc/…`).
+    read_only: bool,
+}
+
+/// The caller's transaction, read-only if asked.
+async fn begin(state: &AppState, caller: &Caller, read_only: bool) -> Result<sqlx::Transaction<'static, Postgres>> {
+    let tx = if read_only { db::begin_read_only_as(&state.pool, caller).await } else { db::begin_as(&state.pool, caller).await };
+    tx.map_err(|e| Error::from_db(e, caller.role))
 }
 
 /// Runs `sql` as the caller and shapes its rows; the transaction commits only if the
 /// response can be given (a refused single-object response rolls a write back).
 async fn run(state: &AppState, caller: &Caller, sql: &str, binds: &[Bind], shape: Shape) -> Result<Response> {
-    let mut tx = db::begin_as(&state.pool, caller).await.map_err(|e| Error::from_db(e, caller.role))?;
+    let mut tx = begin(state, caller, shape.read_only).await?;
     let row = bind_all(sqlx::query(sql), binds).fetch_one(&mut *tx).await.map_err(|e| Error::from_db(e, caller.role))?;
     let rows = Rows { array: row.get(0), first: row.get(1), count: row.get(2), total: row.get(3) };
     let response = respond(rows, shape)?;
@@ -160,8 +168,8 @@ async fn run(state: &AppState, caller: &Caller, sql: &str, binds: &[Bind], shape
 }
 
 /// Runs a write whose rows are not wanted back; returns how many rows it touched.
-async fn execute(state: &AppState, caller: &Caller, sql: &str, binds: &[Bind], single: bool) -> Result<u64> {
-    let mut tx = db::begin_as(&state.pool, caller).await.map_err(|e| Error::from_db(e, caller.role))?;
+async fn execute(state: &AppState, caller: &Caller, sql: &str, binds: &[Bind], single: bool, read_only: bool) -> Result<u64> {
+    let mut tx = begin(state, caller, read_only).await?;
     let done = bind_all(sqlx::query(sql), binds).execute(&mut *tx).await.map_err(|e| Error::from_db(e, caller.role))?;
     if single && done.rows_affected() != 1 {
         return Err(not_single(done.rows_affected() as i64));
@@ -320,7 +328,7 @@ async fn read(state: &AppState, caller: &Caller, relation: &Relation, q: &Query,
     let mut b = Builder::new(&state.schema);
     let source = format!("public.{}", quote_ident(&relation.name));
     let (sql, offset) = select_sql(&mut b, relation, &source, q, headers, prefer)?;
-    run(state, caller, &sql, &b.binds, Shape { single, status: StatusCode::OK, offset, head }).await
+    run(state, caller, &sql, &b.binds, Shape { single, status: StatusCode::OK, offset, head, read_only: false }).await
 }
 
 fn require_writable(relation: &Relation) -> Result<()> {
@@ -387,9 +395,9 @@ async fn insert(state: &AppState, caller: &Caller, relation: &Relation, q: &Quer
     }
     if prefer.representation {
         let sql = returning(&mut b, relation, &write, &table, q)?;
-        run(state, caller, &sql, &b.binds, Shape { single, status: StatusCode::CREATED, offset: 0, head: false }).await
+        run(state, caller, &sql, &b.binds, Shape { single, status: StatusCode::CREATED, offset: 0, head: false, read_only: false }).await
     } else {
-        execute(state, caller, &write, &b.binds, single).await?;
+        execute(state, caller, &write, &b.binds, single, false).await?;
         Ok(json_response(StatusCode::CREATED, String::new(), None))
     }
 }
@@ -420,9 +428,9 @@ async fn update(state: &AppState, caller: &Caller, relation: &Relation, q: &Quer
     );
     if prefer.representation {
         let sql = returning(&mut b, relation, &write, &alias, q)?;
-        run(state, caller, &sql, &b.binds, Shape { single, status: StatusCode::OK, offset: 0, head: false }).await
+        run(state, caller, &sql, &b.binds, Shape { single, status: StatusCode::OK, offset: 0, head: false, read_only: false }).await
     } else {
-        execute(state, caller, &write, &b.binds, single).await?;
+        execute(state, caller, &write, &b.binds, single, false).await?;
         Ok(json_response(StatusCode::NO_CONTENT, String::new(), None))
     }
 }
@@ -436,9 +444,9 @@ async fn delete(state: &AppState, caller: &Caller, relation: &Relation, q: &Quer
     let write = format!("delete from {table} as {alias}{filter}");
     if prefer.representation {
         let sql = returning(&mut b, relation, &write, &alias, q)?;
-        run(state, caller, &sql, &b.binds, Shape { single, status: StatusCode::OK, offset: 0, head: false }).await
+        run(state, caller, &sql, &b.binds, Shape { single, status: StatusCode::OK, offset: 0, head: false, read_only: false }).await
     } else {
-        execute(state, caller, &write, &b.binds, single).await?;
+        execute(state, caller, &write, &b.binds, single, false).await?;
         Ok(json_response(StatusCode::NO_CONTENT, String::new(), None))
     }
 }
@@ -506,19 +514,30 @@ async fn rpc(
     let prefer = Prefer::from_headers(&headers);
     let single = wants_single(&headers);
     let head = method == Method::HEAD;
+    // PostgREST runs `GET`/`HEAD` calls read-only: a volatile function cannot write through them.
+    let read_only = matches!(method, Method::GET | Method::HEAD);
     match &function.returns {
         Returns::Void => {
-            execute(&state, &caller, &format!("select {call}"), &b.binds, false).await?;
+            execute(&state, &caller, &format!("select {call}"), &b.binds, false, read_only).await?;
             Ok(json_response(StatusCode::NO_CONTENT, String::new(), None))
         }
         Returns::Scalar => {
             let sql = format!("select to_json({call})::text, null::text, 1::bigint, null::bigint");
-            run(&state, &caller, &sql, &b.binds, Shape { single: false, status: StatusCode::OK, offset: 0, head }).await
+            run(&state, &caller, &sql, &b.binds, Shape { single: false, status: StatusCode::OK, offset: 0, head, read_only }).await
         }
         Returns::Rows { columns, set } => {
             let relation = Relation { name: function.name.clone(), columns: columns.clone(), primary_key: Vec::new(), writable: false };
-            let (sql, offset) = select_sql(&mut b, &relation, &call, &q, &headers, &prefer)?;
-            run(&state, &caller, &sql, &b.binds, Shape { single: single || !set, status: StatusCode::OK, offset, head }).await
+            // With an exact count the rows are read twice (page and total): the function is
+            // called once, into a materialized CTE, not once per read.
+            let (source, with) = if prefer.count_exact {
+                ("_src".to_owned(), format!("with _src as materialized (select * from {call}) "))
+            } else {
+                (call.clone(), String::new())
+            };
+            let (sql, offset) = select_sql(&mut b, &relation, &source, &q, &headers, &prefer)?;
+            let sql = format!("{with}{sql}");
+            let shape = Shape { single: single || !set, status: StatusCode::OK, offset, head, read_only };
+            run(&state, &caller, &sql, &b.binds, shape).await
         }
     }
 }
