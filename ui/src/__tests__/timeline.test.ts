@@ -129,3 +129,22 @@ describe('merging pages', () => {
     expect(merged.map((x) => x.id)).toEqual([a.id, b.id, c.id, q1.id, q2.id])
   })
 })
+
+describe('trimming history', () => {
+  it('keeps the newest page and every unsent message, and says older history exists', async () => {
+    const { makeQueryClient } = await import('../state/queryClient')
+    const { trimTimeline, PAGE } = await import('../state/queries')
+    const { keys } = await import('../state/keys')
+    const qc = makeQueryClient()
+    const sent = Array.from({ length: 300 }, (_, i) => m('maria', new Date(Date.UTC(2026, 0, 1, 0, i)).toISOString()))
+    const queued = m('me', '2025-12-31T00:00:00Z', { state: 'queued' })
+    qc.setQueryData(keys.timeline('c'), { messages: [...sent, queued], hasOlder: false })
+    expect(trimTimeline(qc, 'c')).toBe(true)
+    const after = qc.getQueryData(keys.timeline('c')) as { messages: Message[]; hasOlder: boolean }
+    expect(after.messages).toHaveLength(PAGE + 1)
+    expect(after.messages.at(-1)?.id).toBe(queued.id)
+    expect(after.messages[0]?.id).toBe(sent[300 - PAGE]?.id)
+    expect(after.hasOlder).toBe(true)
+    expect(trimTimeline(qc, 'c')).toBe(false)
+  })
+})

@@ -8,7 +8,8 @@ import { captureAnchor, isAtBottom, restoreAnchor, shouldLoadOlder, type ScrollA
 import { dayLabel } from '../lib/dates'
 import { buildTimeline, firstUnreadId, type TimelineItem } from '../lib/timeline'
 import { useBackend } from '../state/backend'
-import { useLoadOlder, useTimeline } from '../state/queries'
+import { useQueryClient } from '@tanstack/react-query'
+import { trimTimeline, useLoadOlder, useTimeline } from '../state/queries'
 import { MessageRow } from './MessageRow'
 
 type Row = TimelineItem | { kind: 'top'; key: 'top' }
@@ -168,6 +169,17 @@ export function MessageList({
     ).length
     if (added > 0 && prev.length > 0) setUnseen((n) => n + added)
   }, [messages, v, me.id, rows.length])
+
+  // Back at the bottom for a while after reading far back: drop the old pages again.
+  const qc = useQueryClient()
+  const tooMany = messages.length > 200
+  useEffect(() => {
+    if (!atBottom || !tooMany) return
+    const timer = setTimeout(() => {
+      if (stickRef.current) trimTimeline(qc, conversationId)
+    }, 5000)
+    return () => clearTimeout(timer)
+  }, [atBottom, tooMany, qc, conversationId])
 
   // Mark read when the newest message is in view.
   const lastId = messages.at(-1)?.id

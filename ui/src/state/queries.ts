@@ -103,6 +103,19 @@ export function useSession() {
   })
 }
 
+/**
+ * Forget history far above the newest page (Element's unpagination): after reading back
+ * through thousands of messages, memory returns to one page once the reader is at the bottom.
+ */
+export function trimTimeline(qc: QueryClient, cid: string, keep = PAGE): boolean {
+  const cur = qc.getQueryData<TimelineData>(keys.timeline(cid))
+  if (!cur || cur.messages.length <= keep * 2) return false
+  const unsent = cur.messages.filter(isPending)
+  const sent = cur.messages.filter((m) => !isPending(m))
+  qc.setQueryData<TimelineData>(keys.timeline(cid), { messages: [...sent.slice(-keep), ...unsent], hasOlder: true })
+  return true
+}
+
 /** Patch one message in a timeline cache entry. */
 export function patchMessage(qc: QueryClient, cid: string, id: string, patch: Partial<Message>) {
   qc.setQueryData<TimelineData>(keys.timeline(cid), (cur) =>
