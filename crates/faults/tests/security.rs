@@ -7,7 +7,8 @@
 //! session signed out elsewhere, and another user's valid token. Then SQL-ish input through
 //! filters, order, select, on_conflict, columns and RPC arguments; realtime topics aimed at
 //! another conversation with case, whitespace and prefix variants; oversized and deeply
-//! nested payloads. Each case asserts the refusal (or, where the right answer is "nothing
+//! nested payloads; password guessing spread over two server processes; a replayed refresh
+//! token outside the reuse interval. Each case asserts the refusal (or, where the right answer is "nothing
 //! for you", an empty result), and a snapshot of every table (auth included) proves that
 //! nothing was written; a member's socket and sentinel frames prove nothing was delivered.
 //!
@@ -1138,4 +1139,93 @@ async fn oversized_and_deeply_nested_payloads_are_refused_and_the_server_lives_o
         problems.join("\n")
     );
     w.server.stop().await;
+}
+
+async fn sign_in(server: &TestServer, email: &str, password: &str) -> (StatusCode, Value) {
+    let resp = server
+        .request(Method::POST, "/auth/v1/token?grant_type=password", None)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn refresh(server: &TestServer, token: &str) -> (StatusCode, Value) {
+    let resp = server
+        .request(
+            Method::POST,
+            "/auth/v1/token?grant_type=refresh_token",
+            None,
+        )
+        .json(&json!({"refresh_token": token}))
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn password_guessing_is_limited_across_processes_and_a_replayed_refresh_token_ends_its_family(
+) {
+    let no_grace = |c: &mut werkfunk_server::Config| c.auth.refresh_reuse_interval = Duration::ZERO;
+    let a = TestServer::start_with(no_grace).await;
+    let b = TestServer::start_on(a.db.clone(), no_grace).await;
+    let victim = a.signup("Opfer", "customer").await;
+
+    // Guesses alternate between two server processes: the limit is shared (in Postgres).
+    let mut limited_after = None;
+    for i in 0..60 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        let (status, body) = sign_in(server, &victim.email, &format!("falsch-{i}-passwort")).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            limited_after = Some(i);
+            break;
+        }
+        assert_eq!(status, StatusCode::BAD_REQUEST, "a wrong password: {body}");
+    }
+    let limited_after = limited_after.expect("guessing is rate-limited across both processes");
+    println!("guessing limited after {limited_after} wrong passwords spread over two processes");
+    // From this address, even the right password is refused now — on either process.
+    let (status, _) = sign_in(&b, &victim.email, &victim.password).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, _) = sign_in(&a, &victim.email, &victim.password).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+
+    // A replayed (rotated) refresh token, outside the reuse interval, ends the whole family.
+    let owner = a.signup("Besitzerin", "customer").await;
+    let (status, first) = refresh(&a, &owner.refresh_token).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let current = first["refresh_token"].as_str().unwrap().to_owned();
+    let before = snapshot(&a).await;
+    let (status, replay) = refresh(&b, &owner.refresh_token).await;
+    assert!(
+        status.is_client_error(),
+        "a rotated refresh token is refused: {status} {replay}"
+    );
+    let (status, after_replay) = refresh(&a, &current).await;
+    assert!(
+        status.is_client_error(),
+        "the family's current token is revoked too: {status} {after_replay}"
+    );
+    let user = a
+        .http
+        .get(format!("{}/auth/v1/user", a.url))
+        .header("apikey", &a.anon_key)
+        .bearer_auth(first["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        user.status().is_client_error(),
+        "the session's access token no longer reads /user: {}",
+        user.status()
+    );
+    let after = snapshot(&a).await;
+    assert_ne!(
+        before["auth.sessions"], after["auth.sessions"],
+        "the session is gone"
+    );
+    b.stop().await;
+    a.stop().await;
 }

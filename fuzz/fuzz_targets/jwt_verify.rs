@@ -1,0 +1,6 @@
+//! cargo-fuzz target: see `werkfunk_faults::fuzzing::jwt_verify` for the property it checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    werkfunk_faults::fuzzing::jwt_verify(data);
+});
