@@ -19,6 +19,7 @@ import type {
  * In-memory backend with realistic German sample data. Used by component tests and when the UI
  * runs in a plain browser (npm run dev). Scenarios (`?fake=` in the browser):
  *   signed-out · empty (signed in, no conversations) · offline · loading (conversations never arrive)
+ *   big (50 conversations with 10,000 messages, one of them 5,000 long: for scrolling and memory checks)
  */
 export interface FakeOptions {
   scenario?: string
@@ -206,6 +207,25 @@ export function createFakeBackend(opts: FakeOptions = {}): FakeBackend {
       { id: 'n2', conversation_id: 'c-bad', title: 'Badsanierung Lindenstraße 12', body: 'Ali Yılmaz: Silikon mache ich morgen früh…', read: false, created_at: ago(184) },
       { id: 'n3', conversation_id: 'c-thomas', title: 'Thomas Müller', body: 'Kannst du mir morgen beim Durchbruch helfen?', read: true, created_at: ago(D + 400) },
     )
+  }
+
+  if (scenario === 'big') {
+    const texts = [
+      'Der Termin am Montag passt.',
+      'Bitte bringen Sie die Kabelkanäle mit.',
+      'Die Rechnung schicke ich per Mail.',
+      'Könnten Sie vorher kurz anrufen?\nIch bin ab 8 Uhr auf der Baustelle.',
+      'Alles erledigt, der Zähler ist getauscht.',
+    ]
+    for (let c = 0; c < 50; c += 1) {
+      const other = people[c % people.length]?.id ?? 'u-maria'
+      const cid = `c-big-${c}`
+      conv(cid, c % 5 === 0 ? 'group' : 'direct', c % 5 === 0 ? `Baustelle ${c + 1}` : null, c % 5 === 0 ? [other, 'u-ali'] : [other])
+      const n = c === 0 ? 5000 : 102
+      for (let i = 0; i < n; i += 1) {
+        msg(cid, i % 2 ? me.id : other, (n - i) * 7 + c, `${texts[i % texts.length]} (#${i + 1})`, { state: i % 2 ? 'read' : 'sent' })
+      }
+    }
   }
 
   function emit<E extends EventName>(event: E, payload: EventMap[E]) {
