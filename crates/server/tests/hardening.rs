@@ -814,3 +814,54 @@ async fn deletes_are_authorized_without_superuser_and_survive_key_reuse() {
     member_still_receives(&server, &alice, &bob, conv).await;
     server.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// 9 (issue item 9). Without a superuser
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_server_migrates_and_serves_as_a_role_that_is_not_superuser() {
+    // A database owned by a plain role (CREATEROLE, as a managed Postgres gives its admin
+    // user, but not SUPERUSER); the server migrates it from scratch and serves as that role.
+    let probe = std::sync::Arc::new(werkfunk_testkit::TestDb::new().await);
+    let tag = Uuid::new_v4().simple().to_string();
+    let (owner, database) = (format!("wf_owner_{tag}"), format!("wf_plain_{tag}"));
+    let admin = probe.pool();
+    sqlx::query(&format!("create role {owner} login createrole nosuperuser")).execute(admin).await.unwrap();
+    sqlx::query(&format!("create database {database} owner {owner}")).execute(admin).await.unwrap();
+    let base = probe.url.rsplit_once('/').unwrap().0.replacen("postgres@", &format!("{owner}@"), 1);
+    let url = format!("{base}/{database}");
+    let server = TestServer::start_on(probe.clone(), |c| c.database_url = url.clone()).await;
+
+    let (alice, bob, conv) = server.alice_and_bob().await;
+    member_still_receives(&server, &alice, &bob, conv).await;
+    // A DELETE (by the service role over REST) reaches Bob: realtime.authorize judged it
+    // without any superuser privilege.
+    let mut ws = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    let topic = format!("realtime:messages:{conv}");
+    assert_eq!(ws.join(&topic, bindings(&[format!("conversation_id=eq.{conv}")]), Some(&bob.access_token)).await.payload["status"], "ok");
+    ws.expect(WAIT, is_event(&topic, "system")).await.expect("subscribed");
+    let message = send_message(&server, &alice, conv, "gleich weg").await;
+    let resp = server
+        .http
+        .delete(format!("{}/rest/v1/messages?id=eq.{}", server.url, message["id"].as_str().unwrap()))
+        .header("apikey", &server.service_key)
+        .bearer_auth(&server.service_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let deleted = ws
+        .expect(WAIT, |r| matches!(r, Received::Frame(f) if f.event == "postgres_changes" && f.payload["data"]["type"] == "DELETE"))
+        .await;
+    assert!(deleted.is_some(), "the DELETE reaches the member");
+    // The sign-in limits and the auth tables work as that role too.
+    let client = client_from("127.0.0.1");
+    session_of(sign_in_from(&server, &client, &alice.email, PASSWORD).await).await;
+    healthy(&server).await;
+    ws.close().await;
+    server.stop().await;
+
+    sqlx::query(&format!("drop database {database} with (force)")).execute(admin).await.unwrap();
+    sqlx::query(&format!("drop role {owner}")).execute(admin).await.unwrap();
+}
