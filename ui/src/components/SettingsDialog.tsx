@@ -93,7 +93,13 @@ export function SettingsDialog({ me, onClose }: { me: Profile; onClose: () => vo
   const dndValue = dndActive ? 'active' : 'off'
 
   return (
-    <Dialog title={t('settings.title')} onClose={onClose} testId="settings-dialog" width={600}>
+    <Dialog
+      title={t('settings.title')}
+      onClose={onClose}
+      testId="settings-dialog"
+      width={600}
+      initialFocus=".dialog-head button"
+    >
       <section className="settings-section" aria-labelledby="set-profile">
         <h3 id="set-profile">{t('settings.profile')}</h3>
         <form className="profile-row" onSubmit={saveName}>
