@@ -865,3 +865,33 @@ async fn the_server_migrates_and_serves_as_a_role_that_is_not_superuser() {
     sqlx::query(&format!("drop database {database} with (force)")).execute(admin).await.unwrap();
     sqlx::query(&format!("drop role {owner}")).execute(admin).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_removed_member_learns_of_the_removal_with_who_left() {
+    let server = TestServer::start().await;
+    let alice = server.signup("Alice", "tradesperson").await;
+    let bob = server.signup("Bob", "customer").await;
+    let carol = server.signup("Carol", "customer").await;
+    let conv = server.conversation("group", Some("Baustelle"), &alice, &[&bob, &carol]).await;
+    let mut ws = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    let config = json!({"postgres_changes": [{"event": "*", "schema": "public", "table": "conversation_members"}]});
+    let topic = format!("realtime:user:{}", bob.id);
+    assert_eq!(ws.join(&topic, config, Some(&bob.access_token)).await.payload["status"], "ok");
+    ws.expect(WAIT, is_event(&topic, "system")).await.expect("subscribed");
+    let resp = server
+        .request(Method::POST, "/rest/v1/rpc/remove_conversation_member", Some(&alice))
+        .json(&json!({"p_conversation_id": conv, "p_user_id": bob.id}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let got = ws
+        .expect(WAIT, |r| matches!(r, Received::Frame(f) if f.event == "postgres_changes" && f.payload["data"]["type"] == "DELETE"))
+        .await;
+    let Some(Received::Frame(f)) = got else { panic!("Bob hears of his own removal, though he can no longer see the conversation") };
+    let old = &f.payload["data"]["old_record"];
+    assert_eq!(old["conversation_id"], json!(conv));
+    assert_eq!(old["user_id"], json!(bob.id));
+    healthy(&server).await;
+    server.stop().await;
+}

@@ -329,17 +329,19 @@ fn split(groups: Vec<Group>, chunk: usize, max: usize) -> Vec<Vec<Group>> {
     out
 }
 
-/// The `data` of a `postgres_changes` message. A DELETE's old record carries only the key
-/// and the conversation, as Supabase sends it under RLS; so does an UPDATE's: the previous
-/// version of a row is not everyone's to read (a soft delete blanks a message's text, an
-/// edit replaces it — the old text must not ride along in the change).
+/// The `data` of a `postgres_changes` message. A DELETE's old record carries only the key,
+/// the conversation and the user (Supabase sends only the key under RLS); so does an
+/// UPDATE's: the previous version of a row is not everyone's to read (a soft delete blanks a
+/// message's text, an edit replaces it — the old text must not ride along in the change).
 fn payload(c: &Change, columns: &Value) -> Value {
     let empty = || Value::Object(Default::default());
     let old = match c.kind.as_str() {
         "INSERT" => empty(),
         _ => {
             let mut o = serde_json::Map::new();
-            for k in ["id", "conversation_id"] {
+            // `user_id` too where the row has one (a membership, a notification): who left
+            // is what a client needs from a membership DELETE, and every recipient may read it.
+            for k in ["id", "conversation_id", "user_id"] {
                 if let Some(v) = c.old_record.get(k) {
                     o.insert(k.to_owned(), v.clone());
                 }
