@@ -895,3 +895,37 @@ async fn a_removed_member_learns_of_the_removal_with_who_left() {
     healthy(&server).await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_lost_change_feed_also_errors_typing_and_presence_channels() {
+    let server = TestServer::start().await;
+    let (alice, bob, conv) = server.alice_and_bob().await;
+    // Channels without bindings on members-only topics: a removal in the gap would be missed.
+    let mut ws = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    let (typing, presence) = (format!("realtime:typing:{conv}"), format!("realtime:presence:{conv}"));
+    assert_eq!(ws.join(&typing, json!({}), Some(&bob.access_token)).await.payload["status"], "ok");
+    assert_eq!(
+        ws.join(&presence, json!({"presence": {"key": bob.id, "enabled": true}}), Some(&bob.access_token)).await.payload["status"],
+        "ok"
+    );
+    let cut: i64 = sqlx::query_scalar(
+        "select count(pg_terminate_backend(pid)) from pg_stat_activity
+         where datname = current_database() and pid <> pg_backend_pid() and query ilike 'listen%'",
+    )
+    .fetch_one(server.db.pool())
+    .await
+    .unwrap();
+    assert!(cut >= 1, "the listener connection was found");
+    // Both are told to rejoin, in either order.
+    let mut errored = std::collections::HashSet::new();
+    while errored.len() < 2 {
+        match ws.expect(WAIT, |r| matches!(r, Received::Frame(f) if f.event == "phx_error")).await {
+            Some(Received::Frame(f)) => errored.insert(f.topic),
+            other => panic!("typing and presence are told to rejoin; got {other:?} after {errored:?}"),
+        };
+    }
+    assert!(errored.contains(&typing) && errored.contains(&presence), "{errored:?}");
+    healthy(&server).await;
+    member_still_receives(&server, &alice, &bob, conv).await;
+    server.stop().await;
+}
