@@ -19,7 +19,7 @@ export default defineConfig({
   },
   test: {
     environment: 'jsdom',
-    testTimeout: 20_000,
+    testTimeout: 40_000,
     globals: true,
     setupFiles: ['./src/test/setup.ts'],
     css: false,

@@ -42,3 +42,36 @@ describe('older history on scroll', () => {
     expect(offsetInRow).toBe(ROW / 2)
   })
 })
+
+describe('reading history while messages arrive', () => {
+  it('does not jump; the jump button counts the new messages and takes the reader down', async () => {
+    const b = fake()
+    renderApp(b)
+    await userEvent.click(await screen.findByRole('button', { name: /^Badsanierung/ }))
+    const list = await screen.findByTestId('message-list')
+    // make the conversation longer than one page: 60 more messages from Ali
+    act(() => {
+      for (let i = 0; i < 60; i += 1) b.fake.receive('c-bad', 'u-ali', `Zwischenstand ${i + 1}`)
+    })
+    await within(await screen.findByTestId('message-feed')).findByText('Zwischenstand 60')
+    // Read further up: at the top the previous page loads and the view keeps its place.
+    act(() => {
+      list.scrollTop = 0
+    })
+    await waitFor(() => expect(screen.getByTestId('jump-to-latest')).toBeInTheDocument())
+    await waitFor(() => expect(list.scrollHeight).toBeGreaterThan(2500))
+    await new Promise((r) => setTimeout(r, 100))
+    const before = list.scrollTop
+    act(() => {
+      b.fake.receive('c-bad', 'u-thomas', 'Material ist da.')
+      b.fake.receive('c-bad', 'u-maria', 'Danke euch!')
+    })
+    await waitFor(() =>
+      expect(screen.getByTestId('jump-to-latest')).toHaveAccessibleName('Zu den neuesten Nachrichten, 2 neue'),
+    )
+    expect(list.scrollTop).toBe(before)
+    await userEvent.click(screen.getByTestId('jump-to-latest'))
+    await waitFor(() => expect(screen.queryByTestId('jump-to-latest')).toBeNull())
+    expect(list.scrollTop).toBe(list.scrollHeight - list.clientHeight)
+  })
+})

@@ -137,6 +137,7 @@ export function MessageList({
   // Before every data change the scroll handler has stored an anchor; after it, put it back
   // (prepends keep the reader's place), or follow the bottom.
   const prevMessages = useRef<Message[]>([])
+  const lastHeight = useRef(0)
   useLayoutEffect(() => {
     const prev = prevMessages.current
     prevMessages.current = messages
@@ -151,10 +152,17 @@ export function MessageList({
       setUnseen(0)
       setMarker((mk) => (mk?.id ? { id: null } : mk))
     }
+    // A scroll the user just made may not have reached onScroll yet: trust the position as of
+    // the last known height over the remembered "stuck" flag.
+    if (stickRef.current && lastHeight.current > 0 && !isAtBottom(el.scrollTop, el.clientHeight, lastHeight.current)) {
+      stickRef.current = false
+    }
     if (stickRef.current) {
       el.scrollTop = el.scrollHeight - el.clientHeight
+      lastHeight.current = el.scrollHeight
       return
     }
+    lastHeight.current = el.scrollHeight
     const anchor = anchorRef.current
     if (anchor) {
       const boxes = v.measurementsCache.map((m) => ({ key: String(m.key), start: m.start, size: m.size }))
@@ -206,6 +214,7 @@ export function MessageList({
     if (!el) return
     const bottom = isAtBottom(el.scrollTop, el.clientHeight, el.scrollHeight)
     stickRef.current = bottom
+    lastHeight.current = el.scrollHeight
     if (bottom !== atBottom) setAtBottom(bottom)
     if (bottom && unseen) setUnseen(0)
     anchorRef.current = captureAnchor(

@@ -73,7 +73,7 @@ Object.defineProperty(window.navigator, 'language', { configurable: true, get: (
 void i18n.changeLanguage('de')
 
 // The machine is shared with Rust builds: give async queries room.
-configure({ asyncUtilTimeout: 4000 })
+configure({ asyncUtilTimeout: 10_000 })
 
 afterEach(() => {
   cleanup()
