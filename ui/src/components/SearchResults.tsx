@@ -53,7 +53,7 @@ export function SearchResults({
               <button
                 type="button"
                 className="result-item"
-                data-testid="conversation-item"
+                data-testid="search-conversation"
                 data-conversation-id={c.id}
                 onClick={() => onPick(c.id, null)}
               >
