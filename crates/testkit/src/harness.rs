@@ -15,6 +15,15 @@ use crate::cluster::{Cluster, CLUSTER_URL_ENV};
 /// The secret every test server signs with.
 pub const JWT_SECRET: &str = "werkfunk-test-secret-0123456789-abcdefghijklmnop";
 
+/// With this set to `plain`, every [`TestServer`] runs as a role that is not a superuser: it
+/// connects as [`PLAIN_OWNER`] (CREATEROLE, as managed Postgres services give their admin
+/// user), the owner of a fresh, empty database that the server migrates itself. The suites
+/// then show that nothing needs a superuser. ([`TestDb::pool`] stays a superuser's.)
+pub const DB_ROLE_ENV: &str = "WERKFUNK_TEST_DB_ROLE";
+
+/// The login role of [`DB_ROLE_ENV`]`=plain` runs.
+pub const PLAIN_OWNER: &str = "werkfunk_plain_owner";
+
 fn cluster_base_url() -> String {
     static OWN: OnceLock<Cluster> = OnceLock::new();
     if let Ok(url) = std::env::var(CLUSTER_URL_ENV) {
@@ -58,6 +67,44 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// A fresh, empty database (no migrations) owned by [`PLAIN_OWNER`]; `url` connects as
+    /// that role.
+    pub async fn new_plain() -> TestDb {
+        let name = unique("wf_plain");
+        // One at a time: role DDL of parallel tests would race on the catalogs.
+        static SETUP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _guard = SETUP.lock().await;
+        let mut conn = admin().await;
+        let created = conn.execute(format!("create role {PLAIN_OWNER} login createrole nosuperuser").as_str()).await;
+        if let Err(e) = created {
+            // Created by a test running beside this one: fine.
+            let code = e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned());
+            assert!(matches!(code.as_deref(), Some("42710") | Some("23505")), "create the plain owner role: {e}");
+        }
+        // What an administrator does once per cluster (the README, "Database role"): only a
+        // superuser may create service_role, which bypasses row-level security. (Creating
+        // them here also keeps parallel first migrations from racing on CREATE ROLE.)
+        let roles = "do $$ begin
+             if not exists (select 1 from pg_roles where rolname = 'anon') then create role anon nologin noinherit; end if;
+             if not exists (select 1 from pg_roles where rolname = 'authenticated') then create role authenticated nologin noinherit; end if;
+             if not exists (select 1 from pg_roles where rolname = 'service_role') then create role service_role nologin noinherit bypassrls; end if;
+             if not exists (select 1 from pg_roles where rolname = 'authenticator') then create role authenticator noinherit nologin; end if;
+             if not pg_has_role('authenticator', 'service_role', 'MEMBER') then grant anon, authenticated, service_role to authenticator; end if;
+           exception when duplicate_object or unique_violation then null;
+           end $$";
+        conn.execute(roles).await.expect("create the API roles");
+        // Migration 0011 would grant these too; granted here once, so that parallel first
+        // migrations do not race on the same grant.
+        let grant = format!("grant anon, authenticated, service_role to {PLAIN_OWNER}");
+        conn.execute(grant.as_str()).await.expect("grant the API roles to the plain owner");
+        conn.execute(format!("create database {name} owner {PLAIN_OWNER}").as_str()).await.expect("create the plain database");
+        conn.close().await.ok();
+        let superuser_url = format!("{}/{name}", cluster_base_url());
+        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(8).connect(&superuser_url).await.expect("connect to test database");
+        let url = superuser_url.replacen("postgres@", &format!("{PLAIN_OWNER}@"), 1);
+        TestDb { name, url, pool }
+    }
+
     pub async fn new() -> TestDb {
         let template = template().await;
         let name = unique("wf_test");
@@ -148,9 +195,12 @@ impl TestServer {
         Self::start_with(|_| {}).await
     }
 
-    /// Starts with a configuration adjusted by `tune` (e.g. a short `jwt_exp`).
+    /// Starts with a configuration adjusted by `tune` (e.g. a short `jwt_exp`). Runs as a
+    /// role that is not a superuser when [`DB_ROLE_ENV`] is `plain`.
     pub async fn start_with(tune: impl FnOnce(&mut werkfunk_server::Config)) -> TestServer {
-        Self::start_on(Arc::new(TestDb::new().await), tune).await
+        let plain = std::env::var(DB_ROLE_ENV).is_ok_and(|v| v == "plain");
+        let db = if plain { TestDb::new_plain().await } else { TestDb::new().await };
+        Self::start_on(Arc::new(db), tune).await
     }
 
     /// Another server process's equivalent on the same database (same secret, own port):
