@@ -929,3 +929,37 @@ async fn a_lost_change_feed_also_errors_typing_and_presence_channels() {
     member_still_receives(&server, &alice, &bob, conv).await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_exact_count_calls_a_set_returning_function_once() {
+    // A function that counts its calls, in place before the server reads the schema.
+    let db = werkfunk_testkit::TestDb::new().await;
+    for statement in [
+        "create table public.probe_calls (n bigserial primary key)",
+        "grant insert on public.probe_calls to authenticated",
+        "grant usage on sequence public.probe_calls_n_seq to authenticated",
+        "create function public.probe_profiles() returns setof public.profiles language plpgsql volatile as $$
+         begin
+           insert into public.probe_calls default values;
+           return query select * from public.profiles;
+         end $$",
+        "grant execute on function public.probe_profiles() to authenticated",
+    ] {
+        sqlx::query(statement).execute(db.pool()).await.unwrap();
+    }
+    let server = TestServer::start_on(std::sync::Arc::new(db), |_| {}).await;
+    let (alice, _bob, _conv) = server.alice_and_bob().await;
+    let resp = server
+        .request(Method::POST, "/rest/v1/rpc/probe_profiles?select=id&limit=1", Some(&alice))
+        .header("prefer", "count=exact")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(resp.headers().get("content-range").and_then(|v| v.to_str().ok()), Some("0-0/2"));
+    let calls: i64 = sqlx::query_scalar("select count(*) from public.probe_calls").fetch_one(server.db.pool()).await.unwrap();
+    assert_eq!(calls, 1, "the page and the total come from one call");
+    healthy(&server).await;
+    server.stop().await;
+}
