@@ -109,6 +109,7 @@ impl Config {
         number("WERKFUNK_REALTIME_SCANNED_FILTERS", &mut rt.scanned_filters)?;
         number("WERKFUNK_REALTIME_MAX_TRACK_BYTES", &mut rt.max_track_bytes)?;
         seconds("WERKFUNK_REALTIME_SEND_TIMEOUT", &mut rt.send_timeout)?;
+        number("WERKFUNK_REALTIME_MAX_SOCKETS", &mut rt.max_sockets)?;
         if config.auth.hash_concurrency == 0 {
             return Err(ConfigError::Invalid { name: "WERKFUNK_HASH_CONCURRENCY", reason: "must be positive".into() });
         }

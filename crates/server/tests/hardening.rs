@@ -963,3 +963,32 @@ async fn an_exact_count_calls_a_set_returning_function_once() {
     healthy(&server).await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn websockets_past_the_process_limit_are_refused_with_429() {
+    let server = TestServer::start_with(|c| c.realtime.max_sockets = 2).await;
+    let url = format!("{}/realtime/v1/websocket?apikey={}&vsn=2.0.0", server.url.replacen("http", "ws", 1), server.anon_key);
+    let first = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    let _second = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    match tokio_tungstenite::connect_async(url.as_str()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+            let body: Value = serde_json::from_slice(resp.body().as_deref().unwrap_or_default()).unwrap();
+            assert_eq!(body, json!({"error": "Too many connected users"}));
+        }
+        other => panic!("a third websocket is refused: {:?}", other.map(|_| ())),
+    }
+    // A closed socket gives its place back (once the server has seen it go).
+    first.close().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Ok((ws, _)) = tokio_tungstenite::connect_async(url.as_str()).await {
+            drop(ws);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the place was never given back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    healthy(&server).await;
+    server.stop().await;
+}

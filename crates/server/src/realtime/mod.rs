@@ -21,7 +21,7 @@ pub mod relay;
 pub mod socket;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -75,6 +75,8 @@ pub struct Limits {
     pub send_timeout: Duration,
     /// Messages in one `POST /realtime/v1/api/broadcast`.
     pub api_broadcast_messages: usize,
+    /// Open websockets per server process; past it, Supabase's 429 "Too many connected users".
+    pub max_sockets: usize,
 }
 
 impl Default for Limits {
@@ -92,6 +94,7 @@ impl Default for Limits {
             max_track_bytes: 8 * 1024,
             send_timeout: Duration::from_secs(10),
             api_broadcast_messages: 100,
+            max_sockets: 20_000,
         }
     }
 }
@@ -111,6 +114,8 @@ pub struct Realtime {
     relay: Box<dyn Relay>,
     peers: Mutex<HashMap<Uuid, Instant>>,
     next_socket: AtomicU64,
+    /// Open websockets of this process (`Limits::max_sockets`).
+    open_sockets: Arc<AtomicUsize>,
     shutdown: watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -135,6 +140,7 @@ impl Realtime {
             relay: Box::new(relay),
             peers: Mutex::new(HashMap::new()),
             next_socket: AtomicU64::new(1),
+            open_sockets: Arc::new(AtomicUsize::new(0)),
             shutdown: watch::channel(false).0,
             tasks: Mutex::new(Vec::new()),
         });
@@ -395,11 +401,37 @@ async fn websocket(
     };
     let rt = state.realtime.clone();
     let limits = rt.limits.clone();
+    // A place is taken before the upgrade and given back when the socket's task ends.
+    let Some(place) = SocketPlace::take(&rt.open_sockets, limits.max_sockets) else {
+        return refuse(StatusCode::TOO_MANY_REQUESTS, "Too many connected users");
+    };
     ws.max_message_size(limits.max_frame_bytes)
         .max_frame_size(limits.max_frame_bytes)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| socket::serve(socket, rt, vsn, caller))
+        .on_upgrade(move |socket| async move {
+            socket::serve(socket, rt, vsn, caller).await;
+            drop(place);
+        })
+}
+
+/// One of the process's `max_sockets` places, given back on drop.
+struct SocketPlace(Arc<AtomicUsize>);
+
+impl SocketPlace {
+    fn take(open: &Arc<AtomicUsize>, max: usize) -> Option<SocketPlace> {
+        if open.fetch_add(1, Ordering::AcqRel) >= max {
+            open.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(SocketPlace(open.clone()))
+    }
+}
+
+impl Drop for SocketPlace {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// `POST /realtime/v1/api/broadcast`: `{"messages": [{topic, event, payload, private}]}`.
