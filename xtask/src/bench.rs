@@ -122,7 +122,7 @@ fn run_core(cluster: &Cluster, quick: bool) -> Result<String> {
 fn section(name: &str, command: &str, machine: &[(String, String)], quick: bool, figures: &str) -> String {
     let title = match name {
         "rest" => "REST: `/rest/v1` against the same SQL through sqlx",
-        "core" => "Core: the engine's catch-up, outbox drain, cache and search",
+        "core" => "Core: the engine's catch-up, reads during a catch-up, outbox drain, cache and search",
         _ => "Realtime: `/realtime/v1/websocket` against raw baselines",
     };
     let mut s = format!("<!-- bench:{name}:begin -->\n## {title}\n\n");

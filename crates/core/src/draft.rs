@@ -10,12 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use rusqlite::{params, OptionalExtension};
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::store::{ts, Store};
+use crate::store::Store;
 
 /// How long typing must pause before a draft is written.
 pub const DEBOUNCE: Duration = Duration::from_millis(400);
@@ -32,25 +31,11 @@ impl Drafts {
 
     /// Stores `text` as the draft of `conversation`; empty (or blank) text removes it.
     pub fn save(&self, conversation: Uuid, text: &str) -> Result<()> {
-        self.store.write(|tx| {
-            if text.trim().is_empty() {
-                tx.execute("delete from local.drafts where conversation_id = ?1", [conversation.to_string()])?;
-            } else {
-                tx.execute(
-                    "insert or replace into local.drafts (conversation_id, text, updated_at) values (?1, ?2, ?3)",
-                    params![conversation.to_string(), text, ts(Utc::now())],
-                )?;
-            }
-            Ok(())
-        })?;
-        Ok(())
+        Ok(self.store.save_draft(conversation, text, Utc::now())?)
     }
 
     pub fn get(&self, conversation: Uuid) -> Result<Option<String>> {
-        Ok(self.store.read(|c| {
-            c.query_row("select text from local.drafts where conversation_id = ?1", [conversation.to_string()], |r| r.get(0))
-                .optional()
-        })?)
+        Ok(self.store.draft(conversation)?)
     }
 
     pub fn clear(&self, conversation: Uuid) -> Result<()> {

@@ -14,7 +14,8 @@
 //! - [`draft`], [`typing`], [`presence`], [`notify`]: small state and decisions, pure where
 //!   they can be;
 //! - [`view`]: what front ends show (serialisable); [`events`]: what they listen to;
-//!   [`supervisor`]: the background tasks and the blocking pool.
+//!   [`supervisor`]: the background tasks and the blocking pool; [`backoff`]: every retry's
+//!   schedule.
 //!
 //! Front ends (the Tauri shell, `werkfunk-cli`) call the engine's methods — one per command of
 //! `docs/app-commands.md` — and listen to its events; they never touch SQLite or HTTP
@@ -22,6 +23,7 @@
 //! work on the blocking pool, so a command never blocks the runtime.
 
 pub mod api;
+pub mod backoff;
 pub mod draft;
 pub mod error;
 pub mod events;
@@ -445,7 +447,8 @@ pub struct Engine {
     drafts: draft::Drafts,
     live: Mutex<Option<Live>>,
     signed_out: AtomicBool,
-    _lock: ProfileLock,
+    /// Held until the engine is dropped or signs out.
+    lock: Mutex<Option<ProfileLock>>,
 }
 
 // The desktop shell keeps the engine in its state and calls it from any thread.
@@ -485,7 +488,7 @@ impl Engine {
             core,
             live: Mutex::new(None),
             signed_out: AtomicBool::new(false),
-            _lock: lock,
+            lock: Mutex::new(Some(lock)),
         })
     }
 
@@ -555,7 +558,7 @@ impl Engine {
     /// `wipe`, this device's data of the account goes too: its folder (cache, outbox with
     /// whatever is unsent — ask [`Engine::unsent_count`] and confirm first) and its keyring
     /// entry. Without, the cache and the outbox stay for the next sign-in. The engine answers
-    /// `signed_out` from then on.
+    /// `signed_out` from then on, and the profile's lock is released.
     pub async fn sign_out(&self, wipe: bool) -> Result<()> {
         if self.signed_out.swap(true, Ordering::SeqCst) {
             return Ok(());
@@ -572,6 +575,8 @@ impl Engine {
             .await?;
         }
         self.core.events.emit(Event::SignedOut {});
+        // The profile is free for the next sign-in, even while this engine is still held.
+        self.lock.lock().unwrap_or_else(|p| p.into_inner()).take();
         Ok(())
     }
 

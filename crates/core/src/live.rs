@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::events::Event;
-use crate::outbox::{self, Outbox};
+use crate::outbox::Outbox;
 use crate::realtime::{self, Binding, ChannelSpec, Connectivity, Incoming, Realtime, RealtimeConfig};
 use crate::supervisor::{self, TaskHandle};
 use crate::{presence, sync, Core};
@@ -247,7 +247,7 @@ impl Processor {
                         return;
                     }
                     Err(e) => {
-                        let delay = outbox::backoff(failures, rand::random::<f64>());
+                        let delay = crate::backoff::OUTBOX.delay(failures, rand::random::<f64>());
                         failures = failures.saturating_add(1);
                         tracing::warn!(error = %e, code = e.code(), ?delay, "catch-up after join failed; retrying");
                         tokio::time::sleep(delay).await;

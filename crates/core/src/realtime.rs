@@ -65,8 +65,7 @@ impl Default for RealtimeConfig {
 impl RealtimeConfig {
     /// The wait before attempt `n` (0-based), with ±20 % jitter (`jitter` in [0, 1)).
     pub fn backoff(&self, n: u32, jitter: f64) -> Duration {
-        let base = self.reconnect.get(n as usize).or(self.reconnect.last()).copied().unwrap_or(Duration::from_secs(1));
-        base.mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0))
+        crate::backoff::Backoff::steps(self.reconnect.clone(), 0.2).delay(n, jitter)
     }
 }
 

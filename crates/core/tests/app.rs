@@ -258,10 +258,11 @@ async fn sign_out_keeps_unsent_messages_and_wipe_removes_the_account_folder() {
     assert_eq!(a.unsent_count().await.unwrap(), 1);
 
     // With wipe: the account's folder goes, unsent message included (the caller confirmed).
+    // The signed-out engine may still be held (a shell's Arc): the profile is free anyway.
     a.sign_out(true).await.unwrap();
-    drop(a);
     assert!(!account.exists());
     assert!(!dir.path().join("account.json").exists());
+    let _old = a;
     let a = Engine::sign_in(dir.path(), &config(&server), &alice.email, &alice.password).await.unwrap();
     assert_eq!(a.unsent_count().await.unwrap(), 0);
     assert!(a.timeline(conv, 10).await.unwrap().is_empty());
@@ -452,5 +453,50 @@ async fn presence_of_direct_partners_reaches_the_list_without_opening_the_conver
     // Alice goes away: gone from the set.
     a.stop_live();
     wait_for(&mut b_rx, Duration::from_secs(15), |e| matches!(e, Event::Presence { online } if online.is_empty())).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_catch_up_that_fails_after_the_join_is_retried_while_the_channel_stays_subscribed() {
+    let server = TestServer::start().await;
+    let (alice, bob, conv) = server.alice_and_bob().await;
+    let (a, _da) = engine(&server, &alice).await;
+    a.send(conv, "während der Catch-up scheitert").await.unwrap();
+    deliver_all(&a).await;
+    let (b, _db) = engine(&server, &bob).await;
+
+    // REST refuses the catch-up's first request; the websocket and its join are fine.
+    sqlx::query("revoke select on table public.conversations from authenticated").execute(server.db.pool()).await.unwrap();
+    let mut rx = b.subscribe();
+    b.start_live(RealtimeConfig::default()).unwrap();
+    wait_for(
+        &mut rx,
+        Duration::from_secs(20),
+        |e| matches!(e, Event::Channel { topic, subscribed: true } if topic.starts_with("user:")),
+    )
+    .await;
+    let meanwhile = collect(&mut rx, Duration::from_secs(2)).await;
+    assert!(!meanwhile.iter().any(|e| matches!(e, Event::Synced { .. })), "the catch-up cannot succeed yet: {meanwhile:?}");
+    assert!(b.timeline(conv, 10).await.unwrap().is_empty());
+
+    // The line is back: the retry (with backoff, no rejoin) catches up.
+    sqlx::query("grant select on table public.conversations to authenticated").execute(server.db.pool()).await.unwrap();
+    let events = {
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let e = wait_for(&mut rx, deadline - Instant::now(), |_| true).await;
+            let done = matches!(e, Event::Synced { .. });
+            seen.push(e);
+            if done {
+                break seen;
+            }
+        }
+    };
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Channel { subscribed: false, .. })),
+        "the channel stayed subscribed: {events:?}"
+    );
+    assert_eq!(b.timeline(conv, 10).await.unwrap()[0].content, "während der Catch-up scheitert");
     server.stop().await;
 }

@@ -229,14 +229,15 @@ impl Store {
         StoreError::from_sqlite(e, &self.dir)
     }
 
-    /// Runs `f` on a reader connection (reads only: readers are `query_only`).
-    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
+    /// Runs `f` on a reader connection (reads only: readers are `query_only`). Crate-internal:
+    /// SQL lives in the store (and, for now, the outbox's own queue statements).
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
         let conn = self.reader();
         f(&conn).map_err(|e| self.err(e))
     }
 
     /// Runs `f` in one IMMEDIATE transaction, committed if `f` succeeds.
-    pub fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> StoreResult<T> {
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> StoreResult<T> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
         let out = f(&tx).map_err(|e| self.err(e))?;
@@ -248,7 +249,7 @@ impl Store {
     /// (`synchronous=FULL`): for what must survive a power cut — a newly queued entry, a
     /// discarded one. Removing a confirmed entry needs no such care: lost, it is sent again,
     /// answered as a duplicate and removed then.
-    pub fn write_durable<T>(&self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> StoreResult<T> {
+    pub(crate) fn write_durable<T>(&self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> StoreResult<T> {
         let mut conn = self.lock();
         conn.execute_batch("pragma local.synchronous = FULL").map_err(|e| self.err(e))?;
         let result = (|| {

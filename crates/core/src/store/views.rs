@@ -1,5 +1,5 @@
-//! What the app's views read (the conversation list, members, the bell, the own profile)
-//! and the device settings: queries that join cache tables with the outbox file.
+//! What the app's views read (the conversation list, members, the bell, the own profile),
+//! drafts and the device settings: queries that join cache tables with the outbox file.
 
 use std::collections::HashSet;
 
@@ -220,6 +220,30 @@ impl Store {
     pub fn mark_notifications_read_until(&self, until: DateTime<Utc>) -> StoreResult<()> {
         self.write(|tx| tx.execute("update notifications set read = 1 where read = 0 and created_at <= ?1", [ts(until)]))?;
         Ok(())
+    }
+
+    // --- drafts ------------------------------------------------------------------------------
+
+    /// Keeps `text` as the draft of `conversation`; blank text removes it.
+    pub fn save_draft(&self, conversation: Uuid, text: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        self.write(|tx| {
+            if text.trim().is_empty() {
+                tx.execute("delete from local.drafts where conversation_id = ?1", [conversation.to_string()])?;
+            } else {
+                tx.execute(
+                    "insert or replace into local.drafts (conversation_id, text, updated_at) values (?1, ?2, ?3)",
+                    params![conversation.to_string(), text, ts(now)],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    pub fn draft(&self, conversation: Uuid) -> StoreResult<Option<String>> {
+        self.read(|c| {
+            c.query_row("select text from local.drafts where conversation_id = ?1", [conversation.to_string()], |r| r.get(0))
+                .optional()
+        })
     }
 
     // --- device settings ---------------------------------------------------------------------

@@ -40,7 +40,7 @@
 //!   the server answers with no row.
 //! - **Retry kinds.** No answer, 5xx, 429 and 408 are transient: the entry stays queued
 //!   and the worker retries with exponential backoff and jitter from 0.5 s up to 60 s
-//!   ([`backoff`]), and at once when the connection comes back ([`Outbox::wake_all`]). A 401
+//!   ([`crate::backoff::OUTBOX`]), and at once when the connection comes back ([`Outbox::wake_all`]). A 401
 //!   refreshes the token and retries at once. Anything else is permanent.
 //!
 //! # Crash behaviour
@@ -63,21 +63,22 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use reqwest::Method;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
-use tokio::time::Instant;
 use uuid::Uuid;
-use werkfunk_protocol::rows;
 
-use crate::api::ApiError;
 use crate::error::{Error, Result};
 use crate::events::{Event, Events};
-use crate::session::{Session, SessionError};
+use crate::session::Session;
 use crate::store::{self, parse_ts, parse_uuid, ts, Store, StoreResult};
 use crate::supervisor::{self, TaskHandle};
+
+mod delivery;
+mod worker;
+
+use worker::worker;
 
 /// The longest message the server accepts (characters).
 pub const MAX_MESSAGE_CHARS: usize = 10_000;
@@ -214,11 +215,10 @@ pub enum DrainOutcome {
 }
 
 /// Backoff before retry number `attempt` (0-based) after a transient failure: 0.5 s doubling
-/// up to 60 s, with ±25 % jitter (`jitter` in [0, 1)), never below 0.5 s nor above 60 s.
+/// up to 60 s, with ±25 % jitter (`jitter` in [0, 1)), never below 0.5 s nor above 60 s
+/// ([`crate::backoff::OUTBOX`]).
 pub fn backoff(attempt: u32, jitter: f64) -> Duration {
-    let base = 0.5 * 2f64.powi(attempt.min(16) as i32);
-    let secs = (base.min(60.0) * (0.75 + 0.5 * jitter.clamp(0.0, 1.0))).clamp(0.5, 60.0);
-    Duration::from_secs_f64(secs)
+    crate::backoff::OUTBOX.delay(attempt, jitter)
 }
 
 /// Is `content` a message the server will take? (Same rule as its `valid_content` check.)
@@ -231,12 +231,6 @@ pub fn validate_content(content: &str) -> Result<()> {
         return Err(Error::invalid(format!("a message may have at most {MAX_MESSAGE_CHARS} characters (this one has {n})")));
     }
     Ok(())
-}
-
-enum Delivery {
-    Confirmed(Option<Box<rows::Message>>, Option<Box<rows::ConversationMember>>),
-    Transient(String),
-    Refused(Failure),
 }
 
 struct Live {
@@ -586,323 +580,6 @@ impl Outbox {
         Ok(())
     }
 
-    // --- delivering ---------------------------------------------------------------------------
-
-    /// Tries the head entry of `conversation` once.
-    pub async fn attempt(&self, conversation: Uuid) -> Result<Attempt> {
-        let me = self.me.upgrade().ok_or(Error::Stopped)?;
-        let head = supervisor::blocking({
-            let me = me.clone();
-            move || {
-                Ok(me
-                    .query(
-                        &format!("select {ENTRY_COLUMNS} from local.outbox where conversation_id = ?1 order by seq limit 1"),
-                        params![conversation.to_string()],
-                    )?
-                    .pop())
-            }
-        })
-        .await?;
-        let Some(entry) = head else { return Ok(Attempt::Empty) };
-        if entry.state == EntryState::Failed {
-            return Ok(Attempt::Blocked { entry: entry.id });
-        }
-        if !self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(entry.id) {
-            // Another task of this process is on it.
-            return Ok(Attempt::Transient { entry: entry.id, error: "already being sent".into() });
-        }
-        let _guard = InFlight(&self.in_flight, entry.id);
-        self.emit(entry.id, conversation, entry.message_id, SendState::Sending, None);
-        let delivery = self.deliver(&entry).await;
-        match delivery {
-            Ok(Delivery::Confirmed(message, member)) => {
-                let removed_id = entry.id.to_string();
-                let store = self.store.clone();
-                let changed = supervisor::blocking(move || {
-                    Ok(store.write(|tx| {
-                        let changed = match &message {
-                            Some(m) => store::upsert_messages_tx(tx, std::slice::from_ref(&**m))?,
-                            None => Vec::new(),
-                        };
-                        if let Some(m) = &member {
-                            tx.execute(
-                            "update members set last_read_at = max(last_read_at, ?3) where conversation_id = ?1 and user_id = ?2",
-                            params![m.conversation_id.to_string(), m.user_id.to_string(), ts(m.last_read_at)],
-                        )?;
-                        }
-                        tx.execute("delete from local.outbox where id = ?1", [&removed_id])?;
-                        Ok(changed)
-                    })?)
-                })
-                .await?;
-                self.emit(entry.id, conversation, entry.message_id, SendState::Sent, None);
-                for id in changed {
-                    self.events.emit(Event::MessageUpserted { conversation_id: conversation, message_id: id });
-                }
-                Ok(Attempt::Done { entry: entry.id })
-            }
-            Ok(Delivery::Transient(error)) => {
-                let (store, id) = (self.store.clone(), entry.id.to_string());
-                supervisor::blocking(move || {
-                    Ok(store.write(|tx| tx.execute("update local.outbox set attempts = attempts + 1 where id = ?1", [id]))?)
-                })
-                .await?;
-                self.emit(entry.id, conversation, entry.message_id, SendState::Queued, Some(error.clone()));
-                Ok(Attempt::Transient { entry: entry.id, error })
-            }
-            Ok(Delivery::Refused(failure)) => {
-                let (store, id, f) = (self.store.clone(), entry.id.to_string(), failure.clone());
-                supervisor::blocking(move || {
-                    Ok(store.write(|tx| {
-                        tx.execute(
-                            "update local.outbox set state = 'failed', attempts = attempts + 1, error_code = ?2, error_message = ?3
-                             where id = ?1",
-                            params![id, f.code, f.message],
-                        )
-                    })?)
-                })
-                .await?;
-                tracing::warn!(entry = %entry.id, code = %failure.code, "outbox entry refused for good");
-                self.emit(entry.id, conversation, entry.message_id, SendState::Failed, Some(failure.to_string()));
-                Ok(Attempt::Failed { entry: entry.id, failure })
-            }
-            Err(e) => {
-                // The session ended, or the store failed: the entry stays queued as it was.
-                self.emit(entry.id, conversation, entry.message_id, SendState::Queued, Some(e.to_string()));
-                Err(e)
-            }
-        }
-    }
-
-    /// One request for `entry`, settled to confirmed / transient / refused.
-    async fn deliver(&self, entry: &Entry) -> Result<Delivery> {
-        let api = self.session.api().clone();
-        let me = self.session.user_id();
-        let message = entry.message_id.map(|m| m.to_string()).unwrap_or_default();
-        let result = match entry.op {
-            Op::Send => {
-                let body = json!({
-                    "id": entry.message_id,
-                    "conversation_id": entry.conversation_id,
-                    "content": entry.content().unwrap_or_default(),
-                    "type": "text",
-                });
-                self.session
-                    .call(|t| {
-                        let (api, body) = (api.clone(), body.clone());
-                        async move {
-                            api.rest(
-                                Method::POST,
-                                "/messages",
-                                &t,
-                                &[("on_conflict", "id".into()), ("select", "*".into())],
-                                Some("return=representation,resolution=ignore-duplicates"),
-                                Some(&body),
-                            )
-                            .await
-                        }
-                    })
-                    .await
-            }
-            Op::Edit | Op::Delete => {
-                let body = if entry.op == Op::Edit {
-                    json!({"content": entry.content().unwrap_or_default()})
-                } else {
-                    json!({"deleted_at": ts(Utc::now())})
-                };
-                self.session
-                    .call(|t| {
-                        let (api, body, id) = (api.clone(), body.clone(), message.clone());
-                        async move {
-                            api.rest(
-                                Method::PATCH,
-                                "/messages",
-                                &t,
-                                &[("id", format!("eq.{id}")), ("select", "*".into())],
-                                Some("return=representation"),
-                                Some(&body),
-                            )
-                            .await
-                        }
-                    })
-                    .await
-            }
-            Op::NotificationRead => {
-                let filter: Vec<(&str, String)> = match (entry.body.get("id"), entry.body.get("until")) {
-                    (Some(id), _) => vec![("id", format!("eq.{}", id.as_str().unwrap_or_default()))],
-                    (None, Some(until)) => {
-                        vec![("read", "is.false".into()), ("created_at", format!("lte.{}", until.as_str().unwrap_or_default()))]
-                    }
-                    _ => return Ok(Delivery::Confirmed(None, None)),
-                };
-                let done = self
-                    .session
-                    .call(|t| {
-                        let (api, filter) = (api.clone(), filter.clone());
-                        async move {
-                            let mut query = filter;
-                            query.push(("select", "id".into()));
-                            api.rest(
-                                Method::PATCH,
-                                "/notifications",
-                                &t,
-                                &query,
-                                Some("return=representation"),
-                                Some(&json!({"read": true})),
-                            )
-                            .await
-                        }
-                    })
-                    .await;
-                return Ok(match done {
-                    // No row: already read, or gone — either way there is nothing left to do.
-                    Ok(_) => Delivery::Confirmed(None, None),
-                    Err(Error::Api(e)) if e.is_transient() || e.is_unauthorized() => Delivery::Transient(e.to_string()),
-                    Err(Error::Api(e)) => Delivery::Refused(failure_of(&e)),
-                    Err(e) => return Err(e),
-                });
-            }
-            Op::Read => {
-                let body = json!({"last_read_at": entry.body.get("last_read_at")});
-                let conv = entry.conversation_id.to_string();
-                let marked = self
-                    .session
-                    .call(|t| {
-                        let (api, body, conv) = (api.clone(), body.clone(), conv.clone());
-                        async move {
-                            api.rest(
-                                Method::PATCH,
-                                "/conversation_members",
-                                &t,
-                                &[
-                                    ("conversation_id", format!("eq.{conv}")),
-                                    ("user_id", format!("eq.{me}")),
-                                    ("select", "*".into()),
-                                ],
-                                Some("return=representation"),
-                                Some(&body),
-                            )
-                            .await
-                        }
-                    })
-                    .await;
-                if marked.is_ok() {
-                    // The bell follows the conversation: its notifications are read too. Both
-                    // writes are idempotent, so a transient failure retries the whole entry.
-                    let cleared = self
-                        .session
-                        .call(|t| {
-                            let (api, conv) = (api.clone(), conv.clone());
-                            async move {
-                                api.rest(
-                                    Method::PATCH,
-                                    "/notifications",
-                                    &t,
-                                    &[
-                                        ("link", format!("eq./conversations/{conv}")),
-                                        ("read", "is.false".into()),
-                                        ("select", "id".into()),
-                                    ],
-                                    Some("return=representation"),
-                                    Some(&json!({"read": true})),
-                                )
-                                .await
-                            }
-                        })
-                        .await;
-                    if let Err(Error::Api(e)) = &cleared {
-                        if e.is_transient() || e.is_unauthorized() {
-                            return Ok(Delivery::Transient(e.to_string()));
-                        }
-                    }
-                }
-                marked
-            }
-        };
-        let (rows, refusal) = match result {
-            Ok(Value::Array(rows)) => (rows, None),
-            Ok(other) => return Ok(Delivery::Transient(format!("unexpected answer: {other}"))),
-            Err(Error::Api(e)) if e.is_transient() || e.is_unauthorized() => return Ok(Delivery::Transient(e.to_string())),
-            Err(Error::Api(e)) => (Vec::new(), Some(e)),
-            Err(e) => return Err(e),
-        };
-        if entry.op == Op::Read {
-            // Our membership row, or none: marking read where we are no longer a member is moot.
-            return Ok(match refusal {
-                Some(e) => Delivery::Refused(failure_of(&e)),
-                None => {
-                    Delivery::Confirmed(None, rows.into_iter().next().and_then(|r| serde_json::from_value(r).ok()).map(Box::new))
-                }
-            });
-        }
-        if let Some(row) = rows.into_iter().next() {
-            let row: rows::Message = serde_json::from_value(row).map_err(|e| Error::Api(ApiError::Decode(e.to_string())))?;
-            return Ok(Delivery::Confirmed(Some(Box::new(row)), None));
-        }
-        self.settle(entry, me, refusal).await
-    }
-
-    /// No row came back (or the server refused): read the message by id to see what is true.
-    async fn settle(&self, entry: &Entry, me: Uuid, refusal: Option<ApiError>) -> Result<Delivery> {
-        let Some(id) = entry.message_id else { return Ok(Delivery::Confirmed(None, None)) };
-        let api = self.session.api().clone();
-        let found = self
-            .session
-            .call(|t| {
-                let api = api.clone();
-                async move {
-                    api.get::<Vec<rows::Message>>("/messages", &t, &[("id", format!("eq.{id}")), ("select", "*".into())]).await
-                }
-            })
-            .await;
-        let found = match found {
-            Ok(rows) => rows.into_iter().next(),
-            Err(Error::Api(e)) if e.is_transient() || e.is_unauthorized() => return Ok(Delivery::Transient(e.to_string())),
-            Err(Error::Api(e)) => return Ok(Delivery::Refused(failure_of(refusal.as_ref().unwrap_or(&e)))),
-            Err(e) => return Err(e),
-        };
-        let refused = |fallback: Failure| Delivery::Refused(refusal.as_ref().map(failure_of).unwrap_or(fallback));
-        Ok(match (entry.op, found) {
-            (Op::Send, Some(m)) if m.conversation_id == entry.conversation_id && m.sender_id == me => {
-                Delivery::Confirmed(Some(Box::new(m)), None)
-            }
-            (Op::Send, Some(_)) => Delivery::Refused(Failure {
-                code: "id_conflict".into(),
-                message: "the message id is already used by another message".into(),
-            }),
-            (Op::Send, None) => refused(Failure {
-                code: "id_conflict".into(),
-                message: "the message id is taken by a message this account cannot see".into(),
-            }),
-            (Op::Edit, Some(m)) if Some(m.content.as_str()) == entry.content() && m.sender_id == me => {
-                Delivery::Confirmed(Some(Box::new(m)), None)
-            }
-            (Op::Delete, Some(m)) if m.deleted_at.is_some() && m.sender_id == me => Delivery::Confirmed(Some(Box::new(m)), None),
-            (_, _) => refused(Failure {
-                code: "42501".into(),
-                message: "the message can no longer be changed (not yours, or no longer a member)".into(),
-            }),
-        })
-    }
-
-    /// One bounded pass over `conversation`: delivers in order until the queue is empty, an
-    /// entry has failed, the server is unreachable, or `deadline` passes.
-    pub async fn drain_once(&self, conversation: Uuid, deadline: Instant) -> Result<DrainOutcome> {
-        loop {
-            if Instant::now() >= deadline {
-                return Ok(DrainOutcome::TimedOut);
-            }
-            match tokio::time::timeout_at(deadline, self.attempt(conversation)).await {
-                Err(_) => return Ok(DrainOutcome::TimedOut),
-                Ok(Err(e)) => return Err(e),
-                Ok(Ok(Attempt::Done { .. })) => continue,
-                Ok(Ok(Attempt::Empty)) => return Ok(DrainOutcome::Empty),
-                Ok(Ok(Attempt::Blocked { .. } | Attempt::Failed { .. })) => return Ok(DrainOutcome::Blocked),
-                Ok(Ok(Attempt::Transient { error, .. })) => return Ok(DrainOutcome::Unreachable(error)),
-            }
-        }
-    }
-
     // --- patient workers ----------------------------------------------------------------------
 
     /// Starts the workers: one per conversation with entries now, and one for each
@@ -946,51 +623,6 @@ impl Outbox {
         if let Some(live) = live.as_ref() {
             for (notify, _) in live.workers.values() {
                 notify.notify_one();
-            }
-        }
-    }
-}
-
-fn failure_of(e: &ApiError) -> Failure {
-    match e {
-        ApiError::Rest { code, message, .. } | ApiError::Auth { code, message, .. } => {
-            Failure { code: code.clone(), message: message.clone() }
-        }
-        other => Failure { code: other.code().into(), message: other.to_string() },
-    }
-}
-
-/// The worker of one conversation: delivers until empty or blocked, then sleeps until woken;
-/// after a transient failure waits the backoff (or until woken). Ends when the outbox is
-/// gone or the conversation has nothing left after a wake-up.
-async fn worker(outbox: Arc<Outbox>, conversation: Uuid, notify: Arc<Notify>) {
-    let mut failures = 0u32;
-    loop {
-        match outbox.attempt(conversation).await {
-            Ok(Attempt::Done { .. }) => failures = 0,
-            Ok(Attempt::Empty | Attempt::Blocked { .. } | Attempt::Failed { .. }) => {
-                failures = 0;
-                notify.notified().await;
-            }
-            Ok(Attempt::Transient { error, .. }) => {
-                let delay = backoff(failures, rand::random::<f64>());
-                failures = failures.saturating_add(1);
-                tracing::debug!(%conversation, ?delay, %error, "outbox: will retry");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = notify.notified() => {}
-                }
-            }
-            Err(Error::Session(SessionError::Expired(_) | SessionError::SignedOut)) => {
-                outbox.events.emit(Event::SignedOut {});
-                notify.notified().await;
-            }
-            Err(e) => {
-                tracing::warn!(%conversation, error = %e, "outbox worker: will retry");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-                    _ = notify.notified() => {}
-                }
             }
         }
     }
