@@ -136,21 +136,20 @@ pub fn run(args: &[String]) -> Result<()> {
             .map(|d| d.count())
             .unwrap_or(0)
             .saturating_sub(before);
+        // No run and no crash: the target did not build (or libFuzzer did not start).
+        let built = runs > 0 || crashes > 0 || log.contains("INFO: Seed:");
         if !out.status.success() && crashes == 0 {
-            eprintln!(
-                "{}",
-                log.lines()
-                    .rev()
-                    .take(30)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            );
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            eprintln!("{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
         }
-        println!("fuzz: {t}: {runs} executions, {crashes} new crashes");
-        summary.push(json!({"target": t, "seconds": seconds, "executions": runs, "crashes": crashes, "exit_ok": out.status.success()}));
+        println!(
+            "fuzz: {t}: {runs} executions, {crashes} new crashes{}",
+            if built { "" } else { " (did not build)" }
+        );
+        summary.push(json!({
+            "target": t, "seconds": seconds, "executions": runs, "crashes": crashes,
+            "built": built, "exit_ok": out.status.success(),
+        }));
     }
     let out_dir = root.join("target").join("reliability");
     std::fs::create_dir_all(&out_dir)?;

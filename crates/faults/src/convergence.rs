@@ -86,6 +86,8 @@ pub struct Faults {
     pub postgres_restarts: u64,
     pub client_kills: u64,
     pub client_stops: u64,
+    /// Server starts that failed and were retried (not faults: noted to be honest about them).
+    pub server_failed_starts: u64,
 }
 
 impl Faults {
@@ -152,6 +154,7 @@ impl Report {
                 "postgres_fast_restarts": self.faults.postgres_restarts,
                 "client_kill9": self.faults.client_kills,
                 "client_sigstop": self.faults.client_stops,
+                "server_failed_starts_retried": self.faults.server_failed_starts,
             },
             "sent_confirmed": self.sent_confirmed,
             "sent_unconfirmed": self.sent_unconfirmed,
@@ -369,7 +372,9 @@ pub async fn run(settings: Settings) -> Result<Report> {
 
     // Quiet: no more faults; everyone syncs.
     proxy.set_rate(0.0);
-    server.wait_healthy().await?;
+    if server.wait_healthy().await.is_err() {
+        server.kill9_and_restart().await?;
+    }
     let mut report = Report {
         seed: settings.seed,
         clients: settings.clients,
@@ -411,6 +416,7 @@ pub async fn run(settings: Settings) -> Result<Report> {
     faults.proxy = proxy.stats();
     faults.client_kills = all_logs.iter().map(|l| l.kills).sum();
     faults.client_stops = all_logs.iter().map(|l| l.stops).sum();
+    faults.server_failed_starts = server.failed_starts;
     report.faults = faults;
     for l in &all_logs {
         report.failures.extend(l.failures.iter().cloned());

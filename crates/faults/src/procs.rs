@@ -90,6 +90,8 @@ pub struct ServerProcess {
     child: Option<Child>,
     pub starts: u64,
     pub kills: u64,
+    /// Starts that failed and were retried.
+    pub failed_starts: u64,
 }
 
 impl ServerProcess {
@@ -111,6 +113,7 @@ impl ServerProcess {
             child: None,
             starts: 0,
             kills: 0,
+            failed_starts: 0,
         };
         s.spawn().await?;
         Ok(s)
@@ -124,7 +127,37 @@ impl ServerProcess {
         format!("http://{}", self.addr())
     }
 
+    /// Starts the binary; a start that fails (the port briefly taken as another socket's
+    /// source port, the database restarting) is retried up to five times, then reported with
+    /// the end of the server's log.
     async fn spawn(&mut self) -> Result<()> {
+        let mut last = None;
+        for attempt in 0..5 {
+            if attempt > 0 {
+                self.failed_starts += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            match self.spawn_once().await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    if let Some(mut child) = self.child.take() {
+                        let _ = child.start_kill();
+                        let _ = child.wait().await;
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(15).collect();
+        Err(Error::Setup(format!(
+            "{}; server log (newest first):\n{}",
+            last.map(|e| e.to_string()).unwrap_or_default(),
+            tail.join("\n")
+        )))
+    }
+
+    async fn spawn_once(&mut self) -> Result<()> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
