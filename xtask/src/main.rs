@@ -4,6 +4,7 @@
 //!   suite (Rust, then supabase-js against the real server) and prints their summaries.
 //! - `demo`  — a private Postgres under `.data/`, the server, seeded demo accounts.
 //! - `bench` — benchmarks; figures go to BENCHMARKS.md.
+//! - `ui` — builds the webview UI; `bundle` — the .deb of the desktop app.
 //!
 //! Everything started here is stopped on every path: children are killed on drop, and the
 //! cluster has a watchdog that outlives a crashed xtask by at most half a second.
@@ -13,6 +14,8 @@ mod demo;
 mod process;
 mod setup;
 mod test;
+mod ui;
+mod bundle;
 
 use anyhow::{bail, Result};
 
@@ -24,8 +27,10 @@ fn main() -> Result<()> {
         Some("demo") => demo::run(rest),
         Some("bench") => bench::run(rest),
         Some("setup") => setup::run(),
+        Some("ui") => ui::build(),
+        Some("bundle") => bundle::run().map(|_| ()),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo|bench [rest|realtime|core] [--quick]|setup>");
+            eprintln!("usage: cargo xtask <test|demo|bench [rest|realtime|core|desktop] [--quick]|bundle|ui|setup>");
             bail!("unknown or missing command")
         }
     }

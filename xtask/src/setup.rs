@@ -1,5 +1,7 @@
-//! Installs what the suites and the demo need and the machine lacks: Debian packages and the
-//! npm packages of the Node suites (`npm ci`, from the committed lock files).
+//! Installs what the suites, the app and the demo need and the machine lacks: Debian packages
+//! (the Tauri build's libraries, Xvfb, WebKitWebDriver, D-Bus), `tauri-driver` (cargo
+//! install), and the npm packages of the UI and the Node suites (`npm ci`, from the committed
+//! lock files).
 
 use std::process::Command;
 
@@ -14,15 +16,43 @@ const PACKAGES: &[(&str, &str)] = &[
     ("nodejs", "/usr/bin/node"),
     ("npm", "/usr/bin/npm"),
     ("curl", "/usr/bin/curl"),
+    // The desktop app's build (webkit2gtk-4.1 pulls in GTK 3, libsoup 3, JavaScriptCore).
+    ("pkg-config", "/usr/bin/pkg-config"),
+    ("libwebkit2gtk-4.1-dev", "/usr/lib/x86_64-linux-gnu/pkgconfig/webkit2gtk-4.1.pc"),
+    ("libgtk-3-dev", "/usr/lib/x86_64-linux-gnu/pkgconfig/gtk+-3.0.pc"),
+    ("libsoup-3.0-dev", "/usr/lib/x86_64-linux-gnu/pkgconfig/libsoup-3.0.pc"),
+    // The tray (dlopen'ed at run time: missing, the tray panics).
+    ("libayatana-appindicator3-dev", "/usr/lib/x86_64-linux-gnu/pkgconfig/ayatana-appindicator3-0.1.pc"),
+    // The end-to-end suite: a display, WebDriver for WebKitGTK, a private session bus.
+    ("xvfb", "/usr/bin/Xvfb"),
+    ("xauth", "/usr/bin/xauth"),
+    ("webkit2gtk-driver", "/usr/bin/WebKitWebDriver"),
+    ("dbus", "/usr/bin/dbus-run-session"),
+    // `cargo xtask bundle`.
+    ("dpkg-dev", "/usr/bin/dpkg-deb"),
 ];
 
-/// Node suites with a package-lock.json.
-pub const NODE_SUITES: &[&str] = &["tests/supabase-js"];
+/// Node packages with a package-lock.json: the UI and the Node suites.
+pub const NODE_SUITES: &[&str] = &["ui", "tests/supabase-js", "tests/e2e"];
 
 pub fn run() -> Result<()> {
     debian()?;
     node()?;
+    tauri_driver()?;
     Ok(())
+}
+
+/// `tauri-driver`, the WebDriver front for Tauri apps (from crates, pinned).
+pub fn tauri_driver() -> Result<()> {
+    let present = Command::new("tauri-driver").arg("--help").output().map(|o| o.status.success()).unwrap_or(false);
+    if present {
+        return Ok(());
+    }
+    eprintln!("installing tauri-driver");
+    process::run(
+        "cargo install tauri-driver",
+        Command::new(env!("CARGO")).args(["install", "tauri-driver", "--version", "2.1.0", "--locked"]),
+    )
 }
 
 fn node_present() -> bool {

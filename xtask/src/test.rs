@@ -9,13 +9,15 @@ use anyhow::{bail, Context, Result};
 use werkfunk_testkit::cluster::Cluster;
 
 use crate::process::{self, Guarded};
-use crate::{root, setup};
+use crate::{root, setup, ui};
 
 /// The secret the Node suites' server signs with (a test value, not a deployment's).
 const NODE_SECRET: &str = "werkfunk-node-suite-secret-0123456789abcdef";
 
 pub fn run(args: &[String]) -> Result<()> {
     setup::run()?;
+    // Before any cargo build: the app embeds ui/dist at compile time.
+    ui::build()?;
     let cluster = Cluster::start_temporary().context("starting the test cluster")?;
     let base_url = cluster.url("").trim_end_matches('/').to_owned();
     eprintln!("test cluster: {base_url} ({})", cluster.dir().display());
@@ -23,13 +25,15 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut summary = Vec::new();
     let rust_ok = rust_suites(&base_url, args, &mut summary)?;
     let node_ok = node_suites(&cluster, &mut summary)?;
+    let ui_ok = ui_suite(&mut summary)?;
+    let e2e_ok = e2e_suite(&cluster, &mut summary)?;
 
     println!("\n==================== summary ====================");
     for line in &summary {
         println!("{line}");
     }
     drop(cluster);
-    if !(rust_ok && node_ok) {
+    if !(rust_ok && node_ok && ui_ok && e2e_ok) {
         bail!("some tests failed");
     }
     println!("all suites passed");
@@ -189,4 +193,51 @@ fn node_suites(cluster: &Cluster, summary: &mut Vec<String>) -> Result<bool> {
     let stopped_cleanly = server.guard.stop();
     summary.push(format!("  server stopped on SIGTERM with exit 0: {stopped_cleanly}"));
     Ok(ok && stopped_cleanly)
+}
+
+/// The UI's component tests (Vitest, in Node with a fake backend) and its type check and lint.
+fn ui_suite(summary: &mut Vec<String>) -> Result<bool> {
+    let dir = root().join("ui");
+    let mut ok = true;
+    summary.push("UI (ui/: typecheck, lint, vitest):".into());
+    for script in ["typecheck", "lint"] {
+        let passed = Command::new("npm").args(["run", "--silent", script]).current_dir(&dir).status()?.success();
+        summary.push(format!("  {script}: {}", if passed { "clean" } else { "FAILED" }));
+        ok &= passed;
+    }
+    let mut cmd = Command::new("npm");
+    cmd.args(["test", "--silent"]).current_dir(&dir).env("TZ", "Europe/Berlin");
+    let (passed, lines) = run_collecting(&mut cmd, |l| {
+        let l = l.trim_start();
+        l.starts_with("Test Files") || l.starts_with("Tests ")
+    })?;
+    summary.extend(lines.into_iter().map(|l| format!("  {}", l.trim())));
+    Ok(ok && passed)
+}
+
+/// Two real app windows on one real server, under Xvfb with a private D-Bus session bus,
+/// driven through tauri-driver and WebKitWebDriver (`tests/e2e`).
+fn e2e_suite(cluster: &Cluster, summary: &mut Vec<String>) -> Result<bool> {
+    let app = ui::app_binary(false)?;
+    let built = target_dir().join("debug").join("werkfunk-server");
+    let server = if built.exists() { built } else { server_binary(false)? };
+    create_database(cluster, "werkfunk_e2e")?;
+    let dir = root().join("tests/e2e");
+    let mut cmd = Command::new("timeout");
+    cmd.args(["--signal=TERM", "--kill-after=30", "900", "xvfb-run", "-a", "-s", "-screen 0 1280x800x24", "dbus-run-session", "--"])
+        .args(["node", "--test", "--test-concurrency=1", "app.test.mjs"])
+        .current_dir(&dir)
+        .env("WERKFUNK_APP", &app)
+        .env("WERKFUNK_SERVER_BIN", &server)
+        .env("WERKFUNK_DATABASE_URL", cluster.url("werkfunk_e2e"))
+        .env("WERKFUNK_JWT_SECRET", NODE_SECRET)
+        .env("WERKFUNK_SCREENSHOTS", root().join("docs/screenshots"))
+        .env("WERKFUNK_SECRET_STORE", "file")
+        .env("NO_AT_BRIDGE", "1");
+    let (ok, lines) = run_collecting(&mut cmd, |l| {
+        ["# tests", "# pass", "# fail", "# skipped", "# cancelled"].iter().any(|p| l.starts_with(p))
+    })?;
+    summary.push("desktop end to end (xvfb + dbus + tauri-driver, tests/e2e):".into());
+    summary.extend(lines.into_iter().map(|l| format!("  {l}")));
+    Ok(ok)
 }

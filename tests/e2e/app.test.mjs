@@ -1,0 +1,227 @@
+// End to end: two real Werkfunk apps (two profiles) on one real server, under Xvfb, driven by
+// WebDriver (tauri-driver + WebKitWebDriver), with notifications caught on the real D-Bus
+// session bus of this run. `cargo xtask test` runs it inside `xvfb-run dbus-run-session`.
+//
+// Environment (set by xtask): WERKFUNK_APP (the app binary), WERKFUNK_SERVER_BIN,
+// WERKFUNK_DATABASE_URL, WERKFUNK_JWT_SECRET, WERKFUNK_SCREENSHOTS (folder for the screenshots).
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createRequire } from 'node:module'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+import { Session, startDriver, freePort, Keys } from './webdriver.mjs'
+import { startNotificationServer } from './notification-server.mjs'
+import { Server } from './server.mjs'
+
+const env = (k) => {
+  const v = process.env[k]
+  if (!v) throw new Error(`${k} is not set (run through cargo xtask test)`)
+  return v
+}
+const APP = env('WERKFUNK_APP')
+const SHOTS = process.env.WERKFUNK_SCREENSHOTS
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
+const verbose = !!process.env.WERKFUNK_E2E_VERBOSE
+const log = (s) => verbose && process.stderr.write(s)
+
+const PASSWORD = 'werkfunk-e2e-1'
+
+/** One app instance: its driver, its profile folder and its WebDriver session. */
+class App {
+  constructor(name, server, profile) {
+    Object.assign(this, { name, server, profile })
+  }
+  args() {
+    return ['--profile', this.profile, '--url', this.server.url, '--anon-key', this.server.anonKey]
+  }
+  async launch() {
+    this.driver ??= await startDriver(log)
+    this.s = await Session.start(this.driver.url, APP, this.args())
+    await this.s.waitFor('body', { what: `${this.name}'s window` })
+    return this.s
+  }
+  async quit() {
+    await this.s?.quit()
+    this.s = undefined
+  }
+  async stop() {
+    await this.quit()
+    await this.driver?.stop()
+  }
+}
+
+async function byTestId(s, id, opts) {
+  return s.waitFor(`[data-testid="${id}"]`, { what: id, ...opts })
+}
+
+async function signIn(app, user) {
+  const s = app.s
+  await (await byTestId(s, 'sign-in-email')).type(user.email)
+  await (await byTestId(s, 'sign-in-password')).type(user.password)
+  await (await byTestId(s, 'sign-in-submit')).click()
+  await byTestId(s, 'conversation-item', { timeout: 30_000 })
+}
+
+async function openConversation(s, id) {
+  const item = await s.waitFor(`[data-testid="conversation-item"][data-conversation-id="${id}"]`, { what: `conversation ${id}` })
+  await item.click()
+  await byTestId(s, 'composer')
+}
+
+async function messages(s) {
+  return s.exec(`return [...document.querySelectorAll('[data-testid="message"]')].map(m => ({
+    id: m.dataset.messageId, state: m.dataset.state, text: m.innerText }))`)
+}
+
+async function composerValue(s) {
+  return s.exec(`return document.querySelector('[data-testid="composer"]')?.value ?? null`)
+}
+
+/** axe-core in the page: the serious and critical violations. */
+async function axe(s, where) {
+  const result = await s.execAsync(
+    `const done = arguments[arguments.length - 1];
+     if (!window.axe) { const el = document.createElement('script'); el.textContent = arguments[0]; document.head.appendChild(el) }
+     window.axe.run(document, { resultTypes: ['violations'] })
+       .then(r => done(r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+         .map(v => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ')) }))))
+       .catch(e => done([{ id: 'axe-error', impact: 'critical', nodes: [String(e)] }]))`,
+    [axeSource],
+  )
+  assert.deepEqual(result, [], `accessibility violations on ${where}: ${JSON.stringify(result, null, 1)}`)
+}
+
+/** Writes a screenshot of `s` as docs/screenshots/<name>.png (when asked to). */
+async function shot(s, name) {
+  if (!SHOTS) return
+  mkdirSync(SHOTS, { recursive: true })
+  writeFileSync(join(SHOTS, `${name}.png`), await s.screenshot())
+}
+
+test('two apps on one server: live messages, typing, read receipts, offline queue, notifications', async (t) => {
+  const notifications = await startNotificationServer()
+  const port = await freePort()
+  const server = new Server({
+    binary: env('WERKFUNK_SERVER_BIN'),
+    databaseUrl: env('WERKFUNK_DATABASE_URL'),
+    secret: env('WERKFUNK_JWT_SECRET'),
+    port,
+  })
+  await server.start()
+  const tmp = mkdtempSync(join(tmpdir(), 'werkfunk-e2e-'))
+  const a = new App('A', server, join(tmp, 'meister'))
+  const b = new App('B', server, join(tmp, 'kundin'))
+  try {
+    const tag = Date.now().toString(36)
+    const meister = await server.signUp(`meister-${tag}@werkfunk.test`, PASSWORD, 'Meister Müller', 'tradesperson')
+    const kundin = await server.signUp(`kundin-${tag}@werkfunk.test`, PASSWORD, 'Kundin Schmidt', 'customer')
+    const conversation = await server.rpc(meister.token, 'create_conversation', {
+      p_type: 'project',
+      p_title: 'Badsanierung Schmidt',
+      p_member_ids: [kundin.id],
+    })
+
+    await t.test('both apps start and sign in', async () => {
+      await a.launch()
+      await b.launch()
+      await byTestId(a.s, 'sign-in-email')
+      await axe(a.s, 'sign-in')
+      await shot(a.s, 'sign-in-de-light')
+      await signIn(a, meister)
+      await signIn(b, kundin)
+      assert.equal(await a.s.exec('return document.title'), 'Werkfunk')
+    })
+
+    const first = 'Ich komme morgen um 8 Uhr mit den Fliesen.'
+    await t.test("A sends; it appears in B's list with an unread badge, and B is notified", async () => {
+      await openConversation(a.s, conversation)
+      const composer = await byTestId(a.s, 'composer')
+      await composer.type(first)
+      await composer.type(Keys.ENTER)
+      await a.s.until(async () => (await messages(a.s)).some((m) => m.text.includes(first) && ['sent', 'read'].includes(m.state)), {
+        what: "A's message sent",
+      })
+      const badge = await b.s.waitFor(`[data-conversation-id="${conversation}"] [data-testid="unread-badge"]`, { what: "B's unread badge" })
+      assert.equal((await badge.text()).trim(), '1')
+      const note = await b.s.until(() => notifications.server.received.find((n) => n.body.includes(first)), { what: "B's notification" })
+      assert.equal(note.summary, 'Meister Müller')
+      assert.equal(note.appName, 'Werkfunk')
+      assert.ok(note.actions.includes('default'), 'the notification has a default action')
+      assert.equal(note.hints['desktop-entry'], 'werkfunk')
+    })
+
+    await t.test("clicking B's notification opens B's window on that conversation; A sees 'gelesen'", async () => {
+      const note = notifications.server.received.find((n) => n.body.includes(first))
+      notifications.server.click(note.id)
+      await byTestId(b.s, 'composer')
+      await b.s.until(async () => (await messages(b.s)).some((m) => m.text.includes(first)), { what: 'the message in B\'s open conversation' })
+      await a.s.until(async () => (await messages(a.s)).find((m) => m.text.includes(first))?.state === 'read', {
+        what: "'gelesen' on A's message",
+      })
+      await axe(b.s, 'chat')
+    })
+
+    await t.test('B types; A sees "… tippt"', async () => {
+      const composer = await byTestId(b.s, 'composer')
+      await composer.type('Pass')
+      const indicator = await byTestId(a.s, 'typing-indicator', { predicate: async (e) => /tippt|typing/.test(await e.text()) })
+      assert.match(await indicator.text(), /Kundin Schmidt/)
+      await composer.clear()
+    })
+
+    const queued = ['Erste Nachricht ohne Netz', 'Zweite Nachricht ohne Netz']
+    const draft = 'Entwurf für später'
+    const offline = async (s) => (await messages(s)).filter((m) => queued.some((q) => m.text.includes(q)))
+    await t.test('the server goes away: both show the offline banner; A queues two messages and a draft', async () => {
+      await server.stop()
+      await byTestId(a.s, 'offline-banner', { timeout: 40_000 })
+      await byTestId(b.s, 'offline-banner', { timeout: 40_000 })
+      await shot(a.s, 'offline-de-light')
+      const composer = await byTestId(a.s, 'composer')
+      for (const text of queued) {
+        await composer.type(text)
+        await composer.type(Keys.ENTER)
+      }
+      await a.s.until(
+        async () => {
+          const mine = await offline(a.s)
+          return mine.length === 2 && mine.every((m) => m.state === 'queued')
+        },
+        { what: 'two queued messages' },
+      )
+      await composer.type(draft)
+      await sleep(1500) // the draft is saved as one types (debounced)
+    })
+
+    await t.test('A quits and starts again: the draft and the queued messages are still there', async () => {
+      await a.quit()
+      await a.launch()
+      await openConversation(a.s, conversation)
+      await a.s.until(async () => (await composerValue(a.s)) === draft, { what: 'the draft restored' })
+      const mine = await offline(a.s)
+      assert.equal(mine.length, 2)
+      assert.ok(mine.every((m) => m.state === 'queued'), JSON.stringify(mine))
+      await byTestId(a.s, 'offline-banner')
+    })
+
+    await t.test('the server comes back: both messages arrive once, in order', async () => {
+      await server.start()
+      await b.s.until(async () => (await offline(b.s)).length === 2, { timeout: 60_000, what: 'the queued messages at B' })
+      const atB = await offline(b.s)
+      assert.ok(atB[0].text.includes(queued[0]) && atB[1].text.includes(queued[1]), 'in order')
+      const onServer = (await server.messages(meister.token, conversation)).map((m) => m.content)
+      assert.deepEqual(onServer, [first, ...queued], 'once each, in order, on the server')
+      await a.s.until(async () => !(await a.s.findAll('[data-testid="offline-banner"]')).length, { what: 'the banner gone' })
+    })
+  } finally {
+    await a.stop()
+    await b.stop()
+    await server.stop()
+    notifications.stop()
+    rmSync(tmp, { recursive: true, force: true })
+  }
+})
