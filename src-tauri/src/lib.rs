@@ -33,7 +33,9 @@ pub fn quit<R: Runtime>(app: &AppHandle<R>) {
     if let Some(w) = app.get_webview_window(window::MAIN) {
         window::save_geometry(&w, &app.state::<Account>().options.profile);
     }
-    app.state::<Quitting>().0.store(true, std::sync::atomic::Ordering::SeqCst);
+    app.state::<Quitting>()
+        .0
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     app.exit(0);
 }
 
@@ -41,7 +43,9 @@ pub fn quit<R: Runtime>(app: &AppHandle<R>) {
 struct Quitting(std::sync::atomic::AtomicBool);
 
 fn on_tray_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
-    let Some(engine) = app.state::<Account>().current() else { return };
+    let Some(engine) = app.state::<Account>().current() else {
+        return;
+    };
     let until = match id {
         "dnd:hour" => Some(chrono::Utc::now() + chrono::Duration::hours(1)),
         "dnd:tomorrow" => Some(tomorrow_morning(chrono::Local::now())),
@@ -63,11 +67,17 @@ fn tomorrow_morning(now: chrono::DateTime<chrono::Local>) -> chrono::DateTime<ch
     use chrono::TimeZone;
     let day = now.date_naive() + chrono::Days::new(1);
     let at = day.and_hms_opt(7, 0, 0).expect("a valid time");
-    chrono::Local.from_local_datetime(&at).earliest().map_or(now.to_utc() + chrono::Duration::hours(12), |t| t.to_utc())
+    chrono::Local
+        .from_local_datetime(&at)
+        .earliest()
+        .map_or(now.to_utc() + chrono::Duration::hours(12), |t| t.to_utc())
 }
 
 pub fn run() {
-    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
     let options = Options::from_env();
     let request = options.open.map_or(Request::Focus, Request::Open);
     if instance::hand_over(&options.profile, &request) {
@@ -149,7 +159,12 @@ pub fn run() {
             let app = window.app_handle();
             let account = app.state::<Account>();
             match event {
-                WindowEvent::CloseRequested { api, .. } if !app.state::<Quitting>().0.load(std::sync::atomic::Ordering::SeqCst) => {
+                WindowEvent::CloseRequested { api, .. }
+                    if !app
+                        .state::<Quitting>()
+                        .0
+                        .load(std::sync::atomic::Ordering::SeqCst) =>
+                {
                     // Closing keeps Werkfunk in the tray; "Beenden" quits.
                     api.prevent_close();
                     if let Some(w) = app.get_webview_window(window::MAIN) {
@@ -159,7 +174,9 @@ pub fn run() {
                     report_window_state(app, false, false);
                 }
                 WindowEvent::Focused(focused) => {
-                    let visible = app.get_webview_window(window::MAIN).is_some_and(|w| window::visible(&w));
+                    let visible = app
+                        .get_webview_window(window::MAIN)
+                        .is_some_and(|w| window::visible(&w));
                     report_window_state(app, *focused, visible);
                 }
                 _ => {}
@@ -170,7 +187,12 @@ pub fn run() {
     app.run(|app, event| {
         if let RunEvent::ExitRequested { api, code, .. } = event {
             // The last window hidden is no reason to quit; only "Beenden" (an explicit code) is.
-            if code.is_none() && !app.state::<Quitting>().0.load(std::sync::atomic::Ordering::SeqCst) {
+            if code.is_none()
+                && !app
+                    .state::<Quitting>()
+                    .0
+                    .load(std::sync::atomic::Ordering::SeqCst)
+            {
                 api.prevent_exit();
             }
         }

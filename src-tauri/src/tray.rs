@@ -5,7 +5,7 @@
 
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::{MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, TrayIconEvent};
-use tauri::{AppHandle, Manager, Runtime};
+use tauri::{AppHandle, Runtime};
 
 use crate::badge;
 use crate::window;
@@ -88,7 +88,10 @@ fn image(unread: u32) -> tauri::image::Image<'static> {
 }
 
 /// Builds the tray; `on_menu` gets the id of a chosen menu item other than open/quit.
-pub fn create<R: Runtime>(app: &AppHandle<R>, on_menu: impl Fn(&AppHandle<R>, &str) + Send + Sync + 'static) -> tauri::Result<TrayIcon<R>> {
+pub fn create<R: Runtime>(
+    app: &AppHandle<R>,
+    on_menu: impl Fn(&AppHandle<R>, &str) + Send + Sync + 'static,
+) -> tauri::Result<TrayIcon<R>> {
     TrayIconBuilder::with_id(TRAY_ID)
         .icon(image(0))
         .tooltip(tooltip(0, Lang::De))
@@ -100,7 +103,12 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, on_menu: impl Fn(&AppHandle<R>, &s
             other => on_menu(app, other),
         })
         .on_tray_icon_event(|tray, event| {
-            if let TrayIconEvent::Click { button: MouseButton::Left, button_state: MouseButtonState::Up, .. } = event {
+            if let TrayIconEvent::Click {
+                button: MouseButton::Left,
+                button_state: MouseButtonState::Up,
+                ..
+            } = event
+            {
                 window::show(tray.app_handle());
             }
         })

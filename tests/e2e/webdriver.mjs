@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
 import net from 'node:net'
 
-const ELEMENT = 'element-6066-11e4-a6c6-4ab6fcb6c96f'
+const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf'
 
 export async function freePort() {
   return new Promise((resolve, reject) => {
@@ -56,7 +56,9 @@ export class Session {
   static async start(driverUrl, application, args) {
     const body = { capabilities: { alwaysMatch: { 'tauri:options': { application, args } } } }
     const r = await call('POST', `${driverUrl}/session`, body)
-    return new Session(driverUrl, r.sessionId)
+    const session = new Session(driverUrl, r.value?.sessionId ?? r.sessionId)
+    await session.cmd('POST', '/timeouts', { script: 60_000 })
+    return session
   }
 
   async cmd(method, path, body) {
@@ -121,9 +123,6 @@ export class Session {
     return this.cmd('POST', '/execute/async', { script, args })
   }
 
-  async screenshot() {
-    return Buffer.from(await this.cmd('GET', '/screenshot'), 'base64')
-  }
 }
 
 export class Element {

@@ -10,12 +10,12 @@
 //! cluster has a watchdog that outlives a crashed xtask by at most half a second.
 
 mod bench;
+mod bundle;
 mod demo;
 mod process;
 mod setup;
 mod test;
 mod ui;
-mod bundle;
 
 use anyhow::{bail, Result};
 
@@ -38,5 +38,8 @@ fn main() -> Result<()> {
 
 /// The repository root (xtask lives one level below it).
 pub fn root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask has a parent").to_path_buf()
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask has a parent")
+        .to_path_buf()
 }

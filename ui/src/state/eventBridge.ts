@@ -67,6 +67,8 @@ export function registerBridge(
     }),
     backend.on('engine:members_changed', ({ conversation_id }) => {
       void qc.invalidateQueries({ queryKey: keys.members(conversation_id) })
+      // Read receipts ("gelesen") are the members' read positions.
+      void qc.invalidateQueries({ queryKey: keys.timeline(conversation_id) })
       void qc.invalidateQueries({ queryKey: keys.conversations })
     }),
     backend.on('engine:profile_changed', () => {
