@@ -124,6 +124,8 @@ pub fn parse_uuid(s: &str) -> StoreResult<Uuid> {
 
 /// Reader connections per store.
 pub const READERS: usize = 3;
+/// How many of the newest matches a search ranks at most.
+pub const RANK_WINDOW: usize = 500;
 
 /// The open database of one account.
 pub struct Store {
@@ -331,21 +333,34 @@ impl Store {
         .transpose()
     }
 
-    /// Full-text search over the whole cache (offline too): the `limit` best matches by
-    /// BM25 rank, best first. Deleted messages have no text and never match.
+    /// Full-text search over the cache (offline too): the `limit` best matches by BM25
+    /// rank, best first, among the newest [`RANK_WINDOW`] matches of the whole cache (all of
+    /// them when there are fewer) — so a common word in a million messages costs a bounded
+    /// ranking, and a rare one is ranked over everything. Deleted messages have no text and
+    /// never match.
     pub fn search(&self, query: &str, limit: usize) -> StoreResult<Vec<CachedMessage>> {
         let Some(fts) = fts_query(query) else { return Ok(Vec::new()) };
         let raw = self.read(|c| {
+            // The rowid of the RANK_WINDOW-th newest match (FTS5 walks its doclist backwards
+            // and stops there); none when there are fewer matches.
+            let floor: i64 = c
+                .prepare_cached(
+                    "select rowid from messages_fts where messages_fts match ?1 order by rowid desc limit 1 offset ?2",
+                )?
+                .query_row(params![fts, (RANK_WINDOW - 1) as i64], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0);
             let mut stmt = c.prepare_cached(
                 "select m.id, m.conversation_id, m.sender_id, m.content, m.kind, m.created_at, m.updated_at, m.deleted_at,
                         p.full_name
-                 from (select rowid, rank from messages_fts where messages_fts match ?1 order by rank limit ?2) f
+                 from (select rowid, rank from messages_fts where messages_fts match ?1 and rowid >= ?3
+                       order by rank limit ?2) f
                  join messages m on m.rowid = f.rowid
                  left join profiles p on p.id = m.sender_id
                  where m.deleted_at is null
                  order by f.rank, m.created_at desc",
             )?;
-            let rows = stmt.query_map(params![fts, limit as i64], raw_message)?;
+            let rows = stmt.query_map(params![fts, limit as i64, floor], raw_message)?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })?;
         raw.into_iter().map(RawMessage::parse).collect()
