@@ -3,7 +3,7 @@
 //! delete of that message while its send is still queued, then a sync on a good line.
 //!
 //! The engine rewrites a queued send in place on edit, and cancels it on delete
-//! (`crates/core/src/outbox.rs`, `Outbox::edit` / `Outbox::delete`); but the server already
+//! (`crates/core/src/outbox/mod.rs`, `Outbox::edit` / `Outbox::delete`); but the server already
 //! has the message, so the resend is answered `[]`, settled by id as sent — and the edit or
 //! the delete never reaches the server.
 
