@@ -110,6 +110,25 @@ async function shot(app, name) {
   execFileSync('/usr/bin/import', ['-window', 'root', '-crop', `1280x800+${app.x}+0`, '+repage', join(SHOTS, `${name}.png`)])
 }
 
+const LOOKS = [
+  { lang: 'de', theme: 'light' },
+  { lang: 'en', theme: 'light' },
+  { lang: 'de', theme: 'dark' },
+  { lang: 'en', theme: 'dark' },
+]
+
+/** Reloads `app`'s page with `params` (`lang`, `theme`, `c` = open conversation, `dialog`). */
+async function visit(app, params) {
+  await app.s.cmd('POST', '/url', { url: `tauri://localhost/?${new URLSearchParams(params)}` })
+  await app.s.waitFor('body', { what: 'the page after navigating' })
+}
+
+/** A screenshot and an accessibility scan of what `app` shows now. */
+async function look(app, screen, { lang, theme }) {
+  await axe(app.s, `${screen} (${lang}, ${theme})`)
+  await shot(app, `${screen}-${lang}-${theme}`)
+}
+
 test('two apps on one server: live messages, typing, read receipts, offline queue, notifications', async (t) => {
   const notifications = await startNotificationServer()
   const port = await freePort()
@@ -154,8 +173,12 @@ test('two apps on one server: live messages, typing, read receipts, offline queu
       await a.launch()
       await b.launch()
       await byTestId(a.s, 'sign-in-email')
-      await axe(a.s, 'sign-in')
-      await shot(a, 'sign-in-de-light')
+      for (const l of LOOKS) {
+        await visit(a, l)
+        await byTestId(a.s, 'sign-in-email')
+        await look(a, 'sign-in', l)
+      }
+      await visit(a, { lang: 'de', theme: 'light' })
       await signIn(a, meister)
       await signIn(b, kundin)
       assert.equal(await a.s.exec('return document.title'), 'Werkfunk')
@@ -209,7 +232,8 @@ test('two apps on one server: live messages, typing, read receipts, offline queu
       await composer.type('Pass')
       const indicator = await byTestId(a.s, 'typing-indicator', { predicate: async (e) => /tippt|typing/.test(await e.text()) })
       assert.match(await indicator.text(), /^Kundin tippt/)
-      await composer.clear()
+      // Select all and delete, as a user would (a WebDriver clear bypasses React's onChange).
+      await composer.type('\uE009a\uE000\uE003')
     })
 
     const queued = ['Erste Nachricht ohne Netz', 'Zweite Nachricht ohne Netz']
@@ -219,7 +243,13 @@ test('two apps on one server: live messages, typing, read receipts, offline queu
       await server.stop()
       await byTestId(a.s, 'offline-banner', { timeout: 40_000 })
       await byTestId(b.s, 'offline-banner', { timeout: 40_000 })
-      await shot(a, 'offline-de-light')
+      for (const l of LOOKS) {
+        await visit(a, { ...l, c: conversation })
+        await byTestId(a.s, 'offline-banner')
+        await byTestId(a.s, 'message')
+        await look(a, 'offline', l)
+      }
+      await visit(a, { lang: 'de', theme: 'light', c: conversation })
       const composer = await byTestId(a.s, 'composer')
       for (const text of queued) {
         await composer.type(text)
@@ -255,6 +285,29 @@ test('two apps on one server: live messages, typing, read receipts, offline queu
       const onServer = (await server.messages(meister.token, conversation)).map((m) => m.content)
       assert.deepEqual(onServer, [first, ...queued], 'once each, in order, on the server')
       await a.s.until(async () => !(await a.s.findAll('[data-testid="offline-banner"]')).length, { what: 'the banner gone' })
+    })
+
+    await step('every screen, German and English, light and dark: no serious accessibility violation', async () => {
+      for (const l of LOOKS) {
+        await visit(a, { ...l, c: conversation })
+        await byTestId(a.s, 'message')
+        await look(a, 'chat', l)
+        for (const dialog of ['new', 'members', 'settings', 'switcher']) {
+          await visit(a, { ...l, c: conversation, dialog })
+          await a.s.waitFor('[role="dialog"]', { what: `the ${dialog} dialog` })
+          await sleep(300)
+          await look(a, `dialog-${dialog}`, l)
+        }
+        await visit(a, l)
+        const search = await byTestId(a.s, 'search-input')
+        await search.type('Fliesen')
+        await byTestId(a.s, 'search-hit')
+        await look(a, 'search', l)
+        await visit(b, { ...l, c: conversation })
+        await (await byTestId(b.s, 'notification-bell')).click()
+        await byTestId(b.s, 'notification-panel')
+        await look(b, 'notifications', l)
+      }
     })
   } finally {
     await a.stop()

@@ -166,6 +166,8 @@ export const Keys = { ENTER: '\uE007', SHIFT: '\uE008', ESCAPE: '\uE00C', ARROW_
 async function call(method, url, body) {
   const r = await fetch(url, {
     method,
+    // No WebDriver command here takes a minute; a hung one fails the step instead of the run.
+    signal: AbortSignal.timeout(90_000),
     headers: { 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   })

@@ -21,7 +21,7 @@ use crate::root;
 use crate::test::{create_database, start_server_via, target_dir};
 
 const SECRET: &str = "werkfunk-bench-secret-0123456789-abcdefghijklmn";
-const KNOWN: [&str; 3] = ["rest", "realtime", "core"];
+const KNOWN: [&str; 4] = ["rest", "realtime", "core", "desktop"];
 
 /// Raises the soft limit on open files to the hard limit, then runs the program: the
 /// realtime benchmark holds 10,000 websockets on each side.
@@ -43,7 +43,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let which: Vec<&str> = match names.as_slice() {
         [] => KNOWN.to_vec(),
         [one] if KNOWN.contains(one) => vec![*one],
-        other => bail!("unknown benchmark {other:?}; known: rest, realtime, core"),
+        other => bail!("unknown benchmark {other:?}; known: rest, realtime, core, desktop"),
     };
     let mut command = String::from("cargo xtask bench");
     for a in args {
@@ -78,6 +78,8 @@ pub fn run(args: &[String]) -> Result<()> {
     for name in which {
         let figures = if name == "core" {
             run_core(&cluster, quick)?
+        } else if name == "desktop" {
+            run_desktop(&cluster, &server_bin)?
         } else {
             run_one(name, &cluster, &server_bin, &bench_bin, quick)?
         };
@@ -138,6 +140,38 @@ fn run_one(
     Ok(figures)
 }
 
+/// The app against a blank Tauri v2 window from the same dependencies (`tests/e2e/bench.mjs`,
+/// under Xvfb with a private session bus): release builds as a user installs them.
+fn run_desktop(cluster: &Cluster, server_bin: &Path) -> Result<String> {
+    crate::setup::run()?;
+    let deb = crate::bundle::run()?;
+    process::run(
+        "cargo build --release (blank window, werkfunk-cli)",
+        Command::new(env!("CARGO"))
+            .args(["build", "--release", "--features", "custom-protocol", "-p", "werkfunk-desktop", "--example", "blank"])
+            .args(["-p", "werkfunk-cli", "--bin", "werkfunk-cli"])
+            .current_dir(root()),
+    )?;
+    let release = target_dir().join("release");
+    create_database(cluster, "werkfunk_bench_desktop")?;
+    let out = target_dir().join("bench-desktop.md");
+    let mut cmd = Command::new("xvfb-run");
+    cmd.args(["-a", "-s", "-screen 0 1280x800x24", "dbus-run-session", "--", "node", "bench.mjs"])
+        .current_dir(root().join("tests/e2e"))
+        .env("WERKFUNK_APP", release.join("werkfunk"))
+        .env("WERKFUNK_BLANK", release.join("examples/blank"))
+        .env("WERKFUNK_CLI", release.join("werkfunk-cli"))
+        .env("WERKFUNK_SERVER_BIN", server_bin)
+        .env("WERKFUNK_DATABASE_URL", cluster.url("werkfunk_bench_desktop"))
+        .env("WERKFUNK_JWT_SECRET", SECRET)
+        .env("WERKFUNK_DEB", &deb)
+        .env("WERKFUNK_BENCH_OUT", &out)
+        .env("WERKFUNK_SECRET_STORE", "file")
+        .env("NO_AT_BRIDGE", "1");
+    process::run("the desktop benchmark", &mut cmd)?;
+    Ok(std::fs::read_to_string(out)?)
+}
+
 /// The engine's bench (a cargo bench target of werkfunk-core): its Markdown table.
 fn run_core(cluster: &Cluster, quick: bool) -> Result<String> {
     let mut cmd = Command::new(env!("CARGO"));
@@ -170,6 +204,7 @@ fn section(
     let title = match name {
         "rest" => "REST: `/rest/v1` against the same SQL through sqlx",
         "core" => "Core: the engine's catch-up, reads during a catch-up, outbox drain, cache and search",
+        "desktop" => "Desktop: the app beside a blank Tauri v2 window",
         _ => "Realtime: `/realtime/v1/websocket` against raw baselines",
     };
     let mut s = format!("<!-- bench:{name}:begin -->\n## {title}\n\n");

@@ -1,4 +1,5 @@
 //! `cargo xtask demo`: a private Postgres under `.data/`, the server on the default address,
+//! two app windows (the tradesperson's and the customer's, each its own profile),
 //! a tradesperson and a customer with a project conversation, and their logins printed.
 
 use std::io::Read;
@@ -11,7 +12,7 @@ use werkfunk_testkit::cluster::Cluster;
 
 use crate::process::Guarded;
 use crate::test::{create_database, server_binary, start_server_via};
-use crate::{root, setup};
+use crate::{root, setup, ui};
 
 /// The default address of `werkfunk-server` and of the app.
 const PORT: u16 = 54321;
@@ -89,6 +90,7 @@ pub fn run(_args: &[String]) -> Result<()> {
         cluster.url("werkfunk"),
         cluster.dir().display()
     );
+    let _apps = open_apps(&url, &anon)?;
     println!("Press Ctrl-C to stop.");
     // Ctrl-C or SIGTERM ends the loop, so that the server and the cluster stop on drop.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -105,6 +107,42 @@ pub fn run(_args: &[String]) -> Result<()> {
     server.stop();
     drop(cluster);
     Ok(())
+}
+
+/// Opens the app twice, signed in as the tradesperson and as the customer, each with its own
+/// profile under `.data/profiles/` (signed in once through `werkfunk-cli`, which uses the same
+/// engine and profile layout). Without a display there is nothing to open.
+fn open_apps(url: &str, anon: &str) -> Result<Vec<Guarded>> {
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        println!("  (no display: the app windows are not opened; run `cargo run -p werkfunk-desktop` on a desktop)");
+        return Ok(Vec::new());
+    }
+    ui::build()?;
+    let app = ui::app_binary(false)?;
+    crate::process::run(
+        "cargo build werkfunk-cli",
+        Command::new(env!("CARGO")).args(["build", "-p", "werkfunk-cli"]).current_dir(root()),
+    )?;
+    let cli = crate::test::target_dir().join("debug").join("werkfunk-cli");
+    let mut apps = Vec::new();
+    for (account, folder) in [(&TRADESPERSON, "meister"), (&CUSTOMER, "kundin")] {
+        let profile = root().join(".data/profiles").join(folder);
+        let signed_in = Command::new(&cli)
+            .arg("--profile")
+            .arg(&profile)
+            .args(["--url", url, "--anon-key", anon, "login", "--email", account.email, "--password", PASSWORD])
+            .stdout(std::process::Stdio::null())
+            .status()?
+            .success();
+        if !signed_in {
+            println!("  could not sign {} in; the window shows the sign-in", account.name);
+        }
+        let mut cmd = Command::new(&app);
+        cmd.arg("--profile").arg(&profile).args(["--url", url, "--anon-key", anon]);
+        apps.push(Guarded::spawn("werkfunk (app)", &mut cmd)?);
+        println!("  app window: {} (profile {})", account.name, profile.display());
+    }
+    Ok(apps)
 }
 
 fn server_alive(server: &mut Guarded) -> bool {

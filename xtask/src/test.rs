@@ -326,7 +326,7 @@ fn e2e_suite(cluster: &Cluster, summary: &mut Vec<String>) -> Result<bool> {
         "dbus-run-session",
         "--",
     ])
-    .args(["node", "--test", "--test-concurrency=1", "app.test.mjs"])
+    .args(["node", "--test", "--test-force-exit", "--test-concurrency=1", "app.test.mjs"])
     .current_dir(&dir)
     .env("WERKFUNK_APP", &app)
     .env("WERKFUNK_SERVER_BIN", &server)
