@@ -112,10 +112,11 @@ fn search_finds_the_best_match_anywhere_in_the_cache_not_only_among_the_newest()
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let conv = Uuid::now_v7();
-    // The best match was cached first (the oldest rowid); 500 weaker matches came after it.
+    // The best match was cached first (the oldest rowid); 499 weaker matches came after it, so
+    // it is far outside the newest 4× limit but inside the ranking window of 500 matches.
     let best = Uuid::now_v7();
     store.upsert_messages(&[message(best, conv, "Dachrinne Dachrinne Dachrinne", 0)]).unwrap();
-    let weaker: Vec<rows::Message> = (0..500)
+    let weaker: Vec<rows::Message> = (0..499)
         .map(|i| message(Uuid::now_v7(), conv, &format!("Nachricht {i} über viele andere Dinge und einmal Dachrinne"), 0))
         .collect();
     store.upsert_messages(&weaker).unwrap();

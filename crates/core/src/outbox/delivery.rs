@@ -49,6 +49,15 @@ impl Outbox {
             return Ok(Attempt::Transient { entry: entry.id, error: "already being sent".into() });
         }
         let _guard = InFlight(&self.in_flight, entry.id);
+        // Recorded before the request leaves: a process killed while it is out must not treat
+        // the entry as never tried (see `Outbox::never_tried`).
+        {
+            let (store, id) = (self.store.clone(), entry.id.to_string());
+            supervisor::blocking(move || {
+                Ok(store.write(|tx| tx.execute("update local.outbox set attempts = attempts + 1 where id = ?1", [id]))?)
+            })
+            .await?;
+        }
         self.emit(entry.id, conversation, entry.message_id, SendState::Sending, None);
         let delivery = self.deliver(&entry).await;
         match delivery {
@@ -79,11 +88,6 @@ impl Outbox {
                 Ok(Attempt::Done { entry: entry.id })
             }
             Ok(Delivery::Transient(error)) => {
-                let (store, id) = (self.store.clone(), entry.id.to_string());
-                supervisor::blocking(move || {
-                    Ok(store.write(|tx| tx.execute("update local.outbox set attempts = attempts + 1 where id = ?1", [id]))?)
-                })
-                .await?;
                 self.emit(entry.id, conversation, entry.message_id, SendState::Queued, Some(error.clone()));
                 Ok(Attempt::Transient { entry: entry.id, error })
             }
@@ -92,7 +96,7 @@ impl Outbox {
                 supervisor::blocking(move || {
                     Ok(store.write(|tx| {
                         tx.execute(
-                            "update local.outbox set state = 'failed', attempts = attempts + 1, error_code = ?2, error_message = ?3
+                            "update local.outbox set state = 'failed', error_code = ?2, error_message = ?3
                              where id = ?1",
                             params![id, f.code, f.message],
                         )

@@ -432,7 +432,7 @@ impl Outbox {
     pub fn edit(&self, message: Uuid, content: &str) -> Result<Uuid> {
         validate_content(content)?;
         let (conversation, pending) = self.own_message(message)?;
-        if let Some(entry) = pending.filter(|e| !self.is_in_flight(e.id)) {
+        if let Some(entry) = pending.filter(|e| self.never_tried(e)) {
             let body = json!({"content": content}).to_string();
             let changed = self.store.write_durable(|tx| {
                 tx.execute("update local.outbox set body = ?2 where id = ?1", params![entry.id.to_string(), body])
@@ -450,11 +450,18 @@ impl Outbox {
         Ok(id)
     }
 
-    /// Deletes one of our messages (a soft delete on the server). A send still waiting in the
-    /// outbox is simply cancelled, with its queued edits.
+    /// A send that no attempt has started (none in flight, none recorded): it can still be
+    /// rewritten or cancelled in place. Once an attempt began, its request may have reached the
+    /// server even if no answer came back, so an edit or delete must follow it as its own entry.
+    fn never_tried(&self, entry: &Entry) -> bool {
+        entry.attempts == 0 && !self.is_in_flight(entry.id)
+    }
+
+    /// Deletes one of our messages (a soft delete on the server). A send that no attempt has
+    /// started yet is simply cancelled, with its queued edits.
     pub fn delete(&self, message: Uuid) -> Result<Option<Uuid>> {
         let (conversation, pending) = self.own_message(message)?;
-        if let Some(entry) = pending.filter(|e| !self.is_in_flight(e.id)) {
+        if let Some(entry) = pending.filter(|e| self.never_tried(e)) {
             self.remove_with_dependents(&entry)?;
             self.events.emit(Event::MessageUpserted { conversation_id: conversation, message_id: message });
             self.wake(conversation);
