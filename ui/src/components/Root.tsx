@@ -8,6 +8,7 @@ import { toAppError } from '../backend'
 import { errorText } from './common'
 import { Shell } from './Shell'
 import { SignIn } from './SignIn'
+import brandMark from '../assets/werkfunk.svg'
 
 export function Root() {
   const { t } = useTranslation()
@@ -26,9 +27,7 @@ export function Root() {
   if (session.isPending) {
     return (
       <div className="splash" role="status" aria-label={t('common.loading')}>
-        <div className="brand-mark" aria-hidden>
-          W
-        </div>
+        <img className="brand-mark" src={brandMark} alt="" />
       </div>
     )
   }

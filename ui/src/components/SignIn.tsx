@@ -6,6 +6,7 @@ import { toAppError, type AppError, type Role, type SessionInfo } from '../backe
 import { useBackend } from '../state/backend'
 import { keys } from '../state/keys'
 import { errorText } from './common'
+import brandMark from '../assets/werkfunk.svg'
 
 export function SignIn() {
   const { t } = useTranslation()
@@ -38,9 +39,7 @@ export function SignIn() {
     <main className="auth">
       <div className="auth-card">
         <div className="auth-brand">
-          <div className="brand-mark" aria-hidden>
-            W
-          </div>
+          <img className="brand-mark" src={brandMark} alt="" />
           <div>
             <div className="auth-name">{t('app.name')}</div>
             <div className="hint">{t('app.tagline')}</div>
