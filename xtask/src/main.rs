@@ -5,12 +5,15 @@
 //! - `demo`  — a private Postgres under `.data/`, the server, seeded demo accounts.
 //! - `bench` — benchmarks; figures go to BENCHMARKS.md.
 //! - `ui` — builds the webview UI; `bundle` — the .deb of the desktop app.
+//! - `fuzz` — cargo-fuzz targets, bounded; `soak` — the long convergence run under faults.
 //!
 //! Everything started here is stopped on every path: children are killed on drop, and the
 //! cluster has a watchdog that outlives a crashed xtask by at most half a second.
 
 mod bench;
 mod bundle;
+mod fuzz;
+mod soak;
 mod demo;
 mod process;
 mod setup;
@@ -29,8 +32,10 @@ fn main() -> Result<()> {
         Some("setup") => setup::run(),
         Some("ui") => ui::build(),
         Some("bundle") => bundle::run().map(|_| ()),
+        Some("fuzz") => fuzz::run(rest),
+        Some("soak") => soak::run(rest),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo|bench [rest|realtime|core|desktop] [--quick]|bundle|ui|setup>");
+            eprintln!("usage: cargo xtask <test|demo|bench [rest|realtime|core|desktop] [--quick]|bundle|ui|fuzz [target] [seconds]|soak [minutes]|setup>");
             bail!("unknown or missing command")
         }
     }
