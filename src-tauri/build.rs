@@ -47,9 +47,7 @@ fn main() {
     // not been built, embed a page that says how to build it. `cargo xtask` always builds it.
     let dist = std::path::Path::new("../ui/dist");
     if !dist.join("index.html").exists() {
-        println!(
-            "cargo:warning=ui/dist is missing: embedding a placeholder (run `cargo xtask ui`)"
-        );
+        println!("cargo:warning=ui/dist is missing: embedding a placeholder (run `cargo xtask ui`)");
         std::fs::create_dir_all(dist).expect("create ui/dist");
         std::fs::write(
             dist.join("index.html"),
@@ -59,9 +57,6 @@ fn main() {
         .expect("write the placeholder page");
     }
     println!("cargo:rerun-if-changed=../ui/dist");
-    tauri_build::try_build(
-        tauri_build::Attributes::new()
-            .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)),
-    )
-    .expect("tauri-build");
+    tauri_build::try_build(tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)))
+        .expect("tauri-build");
 }

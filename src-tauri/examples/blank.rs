@@ -4,9 +4,7 @@
 fn main() {
     tauri::Builder::default()
         .setup(|app| {
-            let page = "data:text/html,<!doctype html><title>blank</title>"
-                .parse()
-                .expect("a data URL");
+            let page = "data:text/html,<!doctype html><title>blank</title>".parse().expect("a data URL");
             tauri::WebviewWindowBuilder::new(app, "main", tauri::WebviewUrl::External(page))
                 .title("blank")
                 .inner_size(1280.0, 800.0)

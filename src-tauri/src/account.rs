@@ -19,27 +19,16 @@ pub struct Account {
 
 impl Account {
     pub fn new(options: Options) -> Account {
-        Account {
-            options,
-            engine: RwLock::new(None),
-            bridge: Mutex::new(None),
-        }
+        Account { options, engine: RwLock::new(None), bridge: Mutex::new(None) }
     }
 
     /// The engine, or `signed_out`.
     pub fn engine(&self) -> CommandResult<Arc<Engine>> {
-        self.engine
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(CommandError::signed_out)
+        self.engine.read().unwrap_or_else(|p| p.into_inner()).clone().ok_or_else(CommandError::signed_out)
     }
 
     pub fn current(&self) -> Option<Arc<Engine>> {
-        self.engine
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.engine.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Opens the account the profile was signed in with, if any.
@@ -55,20 +44,11 @@ impl Account {
     }
 
     /// Makes `engine` this window's account: live, with its events bridged to the UI.
-    pub fn adopt<R: Runtime>(
-        &self,
-        app: &AppHandle<R>,
-        engine: Engine,
-    ) -> CommandResult<Arc<Engine>> {
+    pub fn adopt<R: Runtime>(&self, app: &AppHandle<R>, engine: Engine) -> CommandResult<Arc<Engine>> {
         let engine = Arc::new(engine);
         let task = bridge::start(app.clone(), engine.clone(), engine.subscribe());
         engine.start_live(RealtimeConfig::default())?;
-        if let Some(old) = self
-            .bridge
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .replace(task)
-        {
+        if let Some(old) = self.bridge.lock().unwrap_or_else(|p| p.into_inner()).replace(task) {
             old.abort();
         }
         *self.engine.write().unwrap_or_else(|p| p.into_inner()) = Some(engine.clone());
@@ -80,9 +60,6 @@ impl Account {
         if let Some(task) = self.bridge.lock().unwrap_or_else(|p| p.into_inner()).take() {
             task.abort();
         }
-        self.engine
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
+        self.engine.write().unwrap_or_else(|p| p.into_inner()).take()
     }
 }

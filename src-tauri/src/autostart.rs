@@ -13,28 +13,16 @@ fn entry_path(profile: &Path) -> Option<PathBuf> {
         let hash = profile
             .to_string_lossy()
             .bytes()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-            });
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
         format!("werkfunk-{:08x}.desktop", hash as u32)
     };
     Some(dirs::config_dir()?.join("autostart").join(name))
 }
 
 fn entry(exe: &Path, profile: &Path) -> String {
-    let quote = |p: &Path| {
-        format!(
-            "\"{}\"",
-            p.to_string_lossy()
-                .replace('\\', "\\\\")
-                .replace('"', "\\\"")
-        )
-    };
-    let profile_arg = if *profile == werkfunk_core::default_profile() {
-        String::new()
-    } else {
-        format!(" --profile {}", quote(profile))
-    };
+    let quote = |p: &Path| format!("\"{}\"", p.to_string_lossy().replace('\\', "\\\\").replace('"', "\\\""));
+    let profile_arg =
+        if *profile == werkfunk_core::default_profile() { String::new() } else { format!(" --profile {}", quote(profile)) };
     format!(
         "[Desktop Entry]\nType=Application\nName=Werkfunk\nExec={}{} --hidden\nIcon=werkfunk\nX-GNOME-Autostart-enabled=true\nNoDisplay=false\n",
         quote(exe),
@@ -46,10 +34,7 @@ fn entry(exe: &Path, profile: &Path) -> String {
 pub fn apply(profile: &Path, enabled: bool) -> std::io::Result<()> {
     if !cfg!(target_os = "linux") {
         return if enabled {
-            Err(std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
-                "autostart is not supported here yet",
-            ))
+            Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "autostart is not supported here yet"))
         } else {
             Ok(())
         };
@@ -75,18 +60,9 @@ mod tests {
 
     #[test]
     fn the_entry_starts_this_profile_hidden() {
-        let e = entry(
-            Path::new("/usr/bin/werkfunk"),
-            Path::new("/home/a/Werk Funk"),
-        );
-        assert!(
-            e.contains("Exec=\"/usr/bin/werkfunk\" --profile \"/home/a/Werk Funk\" --hidden"),
-            "{e}"
-        );
-        let e = entry(
-            Path::new("/usr/bin/werkfunk"),
-            &werkfunk_core::default_profile(),
-        );
+        let e = entry(Path::new("/usr/bin/werkfunk"), Path::new("/home/a/Werk Funk"));
+        assert!(e.contains("Exec=\"/usr/bin/werkfunk\" --profile \"/home/a/Werk Funk\" --hidden"), "{e}");
+        let e = entry(Path::new("/usr/bin/werkfunk"), &werkfunk_core::default_profile());
         assert!(e.contains("Exec=\"/usr/bin/werkfunk\" --hidden"), "{e}");
     }
 }

@@ -37,12 +37,7 @@ impl Rgba {
     #[cfg(test)]
     fn get(&self, x: u32, y: u32) -> [u8; 4] {
         let i = ((y * self.width + x) * 4) as usize;
-        [
-            self.pixels[i],
-            self.pixels[i + 1],
-            self.pixels[i + 2],
-            self.pixels[i + 3],
-        ]
+        [self.pixels[i], self.pixels[i + 1], self.pixels[i + 2], self.pixels[i + 3]]
     }
 }
 
@@ -51,20 +46,10 @@ pub fn icon() -> Rgba {
     let decoder = png::Decoder::new(std::io::Cursor::new(ICON_PNG));
     let mut reader = decoder.read_info().expect("the bundled icon is a PNG");
     let mut pixels = vec![0; reader.output_buffer_size().expect("small icon")];
-    let info = reader
-        .next_frame(&mut pixels)
-        .expect("the bundled icon decodes");
-    assert_eq!(
-        info.color_type,
-        png::ColorType::Rgba,
-        "icons/64x64.png must be RGBA"
-    );
+    let info = reader.next_frame(&mut pixels).expect("the bundled icon decodes");
+    assert_eq!(info.color_type, png::ColorType::Rgba, "icons/64x64.png must be RGBA");
     pixels.truncate(info.buffer_size());
-    Rgba {
-        width: info.width,
-        height: info.height,
-        pixels,
-    }
+    Rgba { width: info.width, height: info.height, pixels }
 }
 
 /// The icon with `unread` drawn on it (nothing drawn for 0).
@@ -87,12 +72,7 @@ pub fn with_count(unread: u32) -> Rgba {
             }
         }
     }
-    let scale = if text.len() == 1 {
-        size / 16
-    } else {
-        size / 24
-    }
-    .max(1);
+    let scale = if text.len() == 1 { size / 16 } else { size / 24 }.max(1);
     let glyph_w = 3 * scale;
     let gap = scale;
     let total_w = text.len() as i64 * glyph_w + (text.len() as i64 - 1) * gap;
@@ -105,11 +85,7 @@ pub fn with_count(unread: u32) -> Rgba {
                 if bits & (0b100 >> col) != 0 {
                     for dy in 0..scale {
                         for dx in 0..scale {
-                            img.put(
-                                gx + col * scale + dx,
-                                y0 + row as i64 * scale + dy,
-                                [255, 255, 255, 255],
-                            );
+                            img.put(gx + col * scale + dx, y0 + row as i64 * scale + dy, [255, 255, 255, 255]);
                         }
                     }
                 }
@@ -137,15 +113,7 @@ mod tests {
         assert_eq!(with_count(0).pixels, plain.pixels);
         let one = with_count(1);
         assert!(red_pixels(&one) > 200, "a red disc is drawn");
-        assert_ne!(
-            with_count(7).pixels,
-            with_count(8).pixels,
-            "the digits differ"
-        );
-        assert_eq!(
-            with_count(150).pixels,
-            with_count(99).pixels,
-            "capped at 99"
-        );
+        assert_ne!(with_count(7).pixels, with_count(8).pixels, "the digits differ");
+        assert_eq!(with_count(150).pixels, with_count(99).pixels, "capped at 99");
     }
 }

@@ -25,9 +25,7 @@ pub fn lang_of(setting: werkfunk_core::view::Language) -> Lang {
         Language::De => Lang::De,
         Language::En => Lang::En,
         Language::System => {
-            let locale = ["LC_ALL", "LC_MESSAGES", "LANG"]
-                .iter()
-                .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+            let locale = ["LC_ALL", "LC_MESSAGES", "LANG"].iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
             if locale.is_some_and(|l| l.starts_with("en")) {
                 Lang::En
             } else {
@@ -52,11 +50,7 @@ async fn run<R: Runtime>(app: AppHandle<R>, engine: Arc<Engine>, mut events: Rec
         Err(_) => Lang::De,
     };
     tray::set_language(&app, lang);
-    let recount = Recount {
-        app: app.clone(),
-        engine: engine.clone(),
-        pending: Arc::new(AtomicBool::new(false)),
-    };
+    let recount = Recount { app: app.clone(), engine: engine.clone(), pending: Arc::new(AtomicBool::new(false)) };
     recount.soon(lang);
     loop {
         let event = match events.recv().await {
@@ -74,28 +68,11 @@ async fn run<R: Runtime>(app: AppHandle<R>, engine: Arc<Engine>, mut events: Rec
             let _ = app.emit(&format!("engine:{kind}"), &json);
         }
         match event {
-            Event::Notification {
-                conversation_id,
-                title,
-                body,
-                sound,
-                ..
-            } => {
+            Event::Notification { conversation_id, title, body, sound, .. } => {
                 let open_label = if lang == Lang::En { "Open" } else { "Öffnen" };
-                app.state::<Notifier>().show(
-                    &app,
-                    Shown {
-                        conversation_id,
-                        title,
-                        body,
-                        sound,
-                        open_label: open_label.into(),
-                    },
-                );
+                app.state::<Notifier>().show(&app, Shown { conversation_id, title, body, sound, open_label: open_label.into() });
             }
-            Event::ConversationChanged { .. }
-            | Event::ConversationsChanged {}
-            | Event::Synced { .. } => recount.soon(lang),
+            Event::ConversationChanged { .. } | Event::ConversationsChanged {} | Event::Synced { .. } => recount.soon(lang),
             Event::SettingsChanged { settings } => {
                 lang = lang_of(settings.language);
                 tray::set_language(&app, lang);
@@ -128,11 +105,7 @@ impl<R: Runtime> Recount<R> {
             tokio::time::sleep(Duration::from_millis(250)).await;
             pending.store(false, Ordering::SeqCst);
             if let Ok(list) = engine.conversations().await {
-                let unread = list
-                    .iter()
-                    .filter(|c| !c.muted)
-                    .map(|c| c.unread_count)
-                    .sum();
+                let unread = list.iter().filter(|c| !c.muted).map(|c| c.unread_count).sum();
                 tray::set_unread(&app, unread, lang);
             }
         });

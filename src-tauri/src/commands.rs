@@ -23,24 +23,13 @@ pub struct SessionView {
 #[tauri::command]
 pub async fn session(account: Acc<'_>) -> CommandResult<SessionView> {
     match account.current() {
-        Some(e) => Ok(SessionView {
-            signed_in: true,
-            profile: Some(e.profile().await?),
-        }),
-        None => Ok(SessionView {
-            signed_in: false,
-            profile: None,
-        }),
+        Some(e) => Ok(SessionView { signed_in: true, profile: Some(e.profile().await?) }),
+        None => Ok(SessionView { signed_in: false, profile: None }),
     }
 }
 
 #[tauri::command]
-pub async fn sign_in(
-    app: AppHandle,
-    account: Acc<'_>,
-    email: String,
-    password: String,
-) -> CommandResult<view::Profile> {
+pub async fn sign_in(app: AppHandle, account: Acc<'_>, email: String, password: String) -> CommandResult<view::Profile> {
     account.drop_engine();
     let o = &account.options;
     let engine = Engine::sign_in(&o.profile, &o.server, &email, &password).await?;
@@ -93,10 +82,7 @@ pub async fn create_conversation(
     with: Vec<Uuid>,
     title: Option<String>,
 ) -> CommandResult<Uuid> {
-    Ok(account
-        .engine()?
-        .create_conversation(kind, &with, title.as_deref())
-        .await?)
+    Ok(account.engine()?.create_conversation(kind, &with, title.as_deref()).await?)
 }
 
 #[tauri::command]
@@ -110,35 +96,18 @@ pub async fn members(account: Acc<'_>, conversation_id: Uuid) -> CommandResult<V
 }
 
 #[tauri::command]
-pub async fn add_members(
-    account: Acc<'_>,
-    conversation_id: Uuid,
-    user_ids: Vec<Uuid>,
-) -> CommandResult<()> {
-    Ok(account
-        .engine()?
-        .add_members(conversation_id, &user_ids)
-        .await?)
+pub async fn add_members(account: Acc<'_>, conversation_id: Uuid, user_ids: Vec<Uuid>) -> CommandResult<()> {
+    Ok(account.engine()?.add_members(conversation_id, &user_ids).await?)
 }
 
 #[tauri::command]
-pub async fn remove_member(
-    account: Acc<'_>,
-    conversation_id: Uuid,
-    user_id: Uuid,
-) -> CommandResult<()> {
-    Ok(account
-        .engine()?
-        .remove_member(conversation_id, user_id)
-        .await?)
+pub async fn remove_member(account: Acc<'_>, conversation_id: Uuid, user_id: Uuid) -> CommandResult<()> {
+    Ok(account.engine()?.remove_member(conversation_id, user_id).await?)
 }
 
 #[tauri::command]
 pub async fn leave_conversation(account: Acc<'_>, conversation_id: Uuid) -> CommandResult<()> {
-    Ok(account
-        .engine()?
-        .leave_conversation(conversation_id)
-        .await?)
+    Ok(account.engine()?.leave_conversation(conversation_id).await?)
 }
 
 #[tauri::command]
@@ -147,11 +116,7 @@ pub async fn set_muted(account: Acc<'_>, conversation_id: Uuid, muted: bool) -> 
 }
 
 #[tauri::command]
-pub async fn timeline(
-    account: Acc<'_>,
-    conversation_id: Uuid,
-    limit: usize,
-) -> CommandResult<Vec<view::Message>> {
+pub async fn timeline(account: Acc<'_>, conversation_id: Uuid, limit: usize) -> CommandResult<Vec<view::Message>> {
     Ok(account.engine()?.timeline(conversation_id, limit).await?)
 }
 
@@ -163,10 +128,7 @@ pub async fn load_older(
     before_id: Uuid,
     limit: usize,
 ) -> CommandResult<Vec<view::Message>> {
-    Ok(account
-        .engine()?
-        .load_older(conversation_id, before_created_at, before_id, limit)
-        .await?)
+    Ok(account.engine()?.load_older(conversation_id, before_created_at, before_id, limit).await?)
 }
 
 #[tauri::command]
@@ -200,10 +162,7 @@ pub async fn mark_read(account: Acc<'_>, conversation_id: Uuid) -> CommandResult
 }
 
 #[tauri::command]
-pub async fn open_conversation(
-    account: Acc<'_>,
-    conversation_id: Option<Uuid>,
-) -> CommandResult<()> {
+pub async fn open_conversation(account: Acc<'_>, conversation_id: Option<Uuid>) -> CommandResult<()> {
     Ok(account.engine()?.set_in_front(conversation_id).await?)
 }
 
@@ -229,20 +188,12 @@ pub async fn draft(account: Acc<'_>, conversation_id: Uuid) -> CommandResult<Opt
 }
 
 #[tauri::command]
-pub async fn save_draft(
-    account: Acc<'_>,
-    conversation_id: Uuid,
-    text: String,
-) -> CommandResult<()> {
+pub async fn save_draft(account: Acc<'_>, conversation_id: Uuid, text: String) -> CommandResult<()> {
     Ok(account.engine()?.save_draft(conversation_id, &text).await?)
 }
 
 #[tauri::command]
-pub async fn search(
-    account: Acc<'_>,
-    query: String,
-    limit: usize,
-) -> CommandResult<Vec<view::SearchHit>> {
+pub async fn search(account: Acc<'_>, query: String, limit: usize) -> CommandResult<Vec<view::SearchHit>> {
     Ok(account.engine()?.search(&query, limit).await?)
 }
 
@@ -283,11 +234,7 @@ pub async fn settings(account: Acc<'_>) -> CommandResult<Settings> {
 
 /// Saves the settings; autostart is applied here (it is the shell's), the rest by the engine.
 #[tauri::command]
-pub async fn update_settings(
-    app: AppHandle,
-    account: Acc<'_>,
-    settings: Settings,
-) -> CommandResult<Settings> {
+pub async fn update_settings(app: AppHandle, account: Acc<'_>, settings: Settings) -> CommandResult<Settings> {
     let engine = account.engine()?;
     let before = engine.settings().await?;
     if before.autostart != settings.autostart {
@@ -300,12 +247,7 @@ pub async fn update_settings(
 }
 
 #[tauri::command]
-pub async fn window_state(
-    window: WebviewWindow,
-    account: Acc<'_>,
-    focused: bool,
-    visible: bool,
-) -> CommandResult<()> {
+pub async fn window_state(window: WebviewWindow, account: Acc<'_>, focused: bool, visible: bool) -> CommandResult<()> {
     let visible = visible && window::visible(&window);
     Ok(account.engine()?.set_window_state(focused, visible).await?)
 }

@@ -10,10 +10,7 @@ pub struct CommandError {
 
 impl CommandError {
     pub fn new(code: &str, message: impl Into<String>) -> CommandError {
-        CommandError {
-            code: code.to_owned(),
-            message: message.into(),
-        }
+        CommandError { code: code.to_owned(), message: message.into() }
     }
 
     pub fn signed_out() -> CommandError {
@@ -23,10 +20,7 @@ impl CommandError {
 
 impl From<werkfunk_core::Error> for CommandError {
     fn from(e: werkfunk_core::Error) -> CommandError {
-        CommandError {
-            code: e.code().to_owned(),
-            message: e.to_string(),
-        }
+        CommandError { code: e.code().to_owned(), message: e.to_string() }
     }
 }
 

@@ -51,28 +51,23 @@ pub fn hand_over(profile: &Path, request: &Request) -> bool {
 
 /// Listens for later launches of this profile; `on_request` runs on the listener's thread.
 #[cfg(unix)]
-pub fn listen(
-    profile: &Path,
-    on_request: impl Fn(Request) + Send + 'static,
-) -> std::io::Result<()> {
+pub fn listen(profile: &Path, on_request: impl Fn(Request) + Send + 'static) -> std::io::Result<()> {
     use std::os::unix::net::UnixListener;
     let path = socket_path(profile);
     std::fs::create_dir_all(profile)?;
     // Nobody answered on it (hand_over failed): what is there is a leftover of a crash.
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)?;
-    std::thread::Builder::new()
-        .name("instance:listen".into())
-        .spawn(move || {
-            for stream in listener.incoming().map_while(Result::ok) {
-                let mut line = String::new();
-                if BufReader::new(stream).read_line(&mut line).is_ok() {
-                    if let Some(r) = Request::parse(&line) {
-                        on_request(r);
-                    }
+    std::thread::Builder::new().name("instance:listen".into()).spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let mut line = String::new();
+            if BufReader::new(stream).read_line(&mut line).is_ok() {
+                if let Some(r) = Request::parse(&line) {
+                    on_request(r);
                 }
             }
-        })?;
+        }
+    })?;
     Ok(())
 }
 
@@ -82,10 +77,7 @@ pub fn hand_over(_profile: &Path, _request: &Request) -> bool {
 }
 
 #[cfg(not(unix))]
-pub fn listen(
-    _profile: &Path,
-    _on_request: impl Fn(Request) + Send + 'static,
-) -> std::io::Result<()> {
+pub fn listen(_profile: &Path, _on_request: impl Fn(Request) + Send + 'static) -> std::io::Result<()> {
     Ok(())
 }
 
@@ -101,23 +93,14 @@ mod tests {
         listen(&a, move |r| tx.send(r).unwrap()).unwrap();
         let id = Uuid::now_v7();
         assert!(hand_over(&a, &Request::Open(id)));
-        assert_eq!(
-            rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap(),
-            Request::Open(id)
-        );
-        assert!(
-            !hand_over(&b, &Request::Focus),
-            "profile b has no app running"
-        );
+        assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap(), Request::Open(id));
+        assert!(!hand_over(&b, &Request::Focus), "profile b has no app running");
     }
 
     #[test]
     fn requests_round_trip_and_garbage_is_ignored() {
         let id = Uuid::now_v7();
-        assert_eq!(
-            Request::parse(&Request::Open(id).line()),
-            Some(Request::Open(id))
-        );
+        assert_eq!(Request::parse(&Request::Open(id).line()), Some(Request::Open(id)));
         assert_eq!(Request::parse(&Request::Focus.line()), Some(Request::Focus));
         assert_eq!(Request::parse("open nope"), None);
         assert_eq!(Request::parse("rm -rf"), None);

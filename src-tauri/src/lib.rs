@@ -33,9 +33,7 @@ pub fn quit<R: Runtime>(app: &AppHandle<R>) {
     if let Some(w) = app.get_webview_window(window::MAIN) {
         window::save_geometry(&w, &app.state::<Account>().options.profile);
     }
-    app.state::<Quitting>()
-        .0
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    app.state::<Quitting>().0.store(true, std::sync::atomic::Ordering::SeqCst);
     app.exit(0);
 }
 
@@ -67,10 +65,7 @@ fn tomorrow_morning(now: chrono::DateTime<chrono::Local>) -> chrono::DateTime<ch
     use chrono::TimeZone;
     let day = now.date_naive() + chrono::Days::new(1);
     let at = day.and_hms_opt(7, 0, 0).expect("a valid time");
-    chrono::Local
-        .from_local_datetime(&at)
-        .earliest()
-        .map_or(now.to_utc() + chrono::Duration::hours(12), |t| t.to_utc())
+    chrono::Local.from_local_datetime(&at).earliest().map_or(now.to_utc() + chrono::Duration::hours(12), |t| t.to_utc())
 }
 
 pub fn run() {
@@ -160,10 +155,7 @@ pub fn run() {
             let account = app.state::<Account>();
             match event {
                 WindowEvent::CloseRequested { api, .. }
-                    if !app
-                        .state::<Quitting>()
-                        .0
-                        .load(std::sync::atomic::Ordering::SeqCst) =>
+                    if !app.state::<Quitting>().0.load(std::sync::atomic::Ordering::SeqCst) =>
                 {
                     // Closing keeps Werkfunk in the tray; "Beenden" quits.
                     api.prevent_close();
@@ -174,9 +166,7 @@ pub fn run() {
                     report_window_state(app, false, false);
                 }
                 WindowEvent::Focused(focused) => {
-                    let visible = app
-                        .get_webview_window(window::MAIN)
-                        .is_some_and(|w| window::visible(&w));
+                    let visible = app.get_webview_window(window::MAIN).is_some_and(|w| window::visible(&w));
                     report_window_state(app, *focused, visible);
                 }
                 _ => {}
@@ -187,12 +177,7 @@ pub fn run() {
     app.run(|app, event| {
         if let RunEvent::ExitRequested { api, code, .. } = event {
             // The last window hidden is no reason to quit; only "Beenden" (an explicit code) is.
-            if code.is_none()
-                && !app
-                    .state::<Quitting>()
-                    .0
-                    .load(std::sync::atomic::Ordering::SeqCst)
-            {
+            if code.is_none() && !app.state::<Quitting>().0.load(std::sync::atomic::Ordering::SeqCst) {
                 api.prevent_exit();
             }
         }

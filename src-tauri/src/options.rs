@@ -25,10 +25,7 @@ impl Options {
         Self::parse(std::env::args().skip(1), |k| std::env::var(k).ok())
     }
 
-    pub fn parse(
-        args: impl IntoIterator<Item = String>,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Options {
+    pub fn parse(args: impl IntoIterator<Item = String>, env: impl Fn(&str) -> Option<String>) -> Options {
         let mut profile = None;
         let mut url = env("WERKFUNK_URL");
         let mut anon_key = env("WERKFUNK_ANON_KEY");
@@ -53,9 +50,7 @@ impl Options {
         Options {
             profile: profile.unwrap_or_else(werkfunk_core::default_profile),
             server: ServerConfig {
-                url: url
-                    .filter(|u| !u.is_empty())
-                    .unwrap_or_else(|| werkfunk_core::api::DEFAULT_URL.to_owned()),
+                url: url.filter(|u| !u.is_empty()).unwrap_or_else(|| werkfunk_core::api::DEFAULT_URL.to_owned()),
                 anon_key: anon_key.unwrap_or_default(),
             },
             open,
@@ -69,9 +64,7 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Options {
-        Options::parse(args.iter().map(|s| s.to_string()), |k| {
-            (k == "WERKFUNK_URL").then(|| "http://env:1".to_owned())
-        })
+        Options::parse(args.iter().map(|s| s.to_string()), |k| (k == "WERKFUNK_URL").then(|| "http://env:1".to_owned()))
     }
 
     #[test]

@@ -103,12 +103,7 @@ pub fn create<R: Runtime>(
             other => on_menu(app, other),
         })
         .on_tray_icon_event(|tray, event| {
-            if let TrayIconEvent::Click {
-                button: MouseButton::Left,
-                button_state: MouseButtonState::Up,
-                ..
-            } = event
-            {
+            if let TrayIconEvent::Click { button: MouseButton::Left, button_state: MouseButtonState::Up, .. } = event {
                 window::show(tray.app_handle());
             }
         })

@@ -5,10 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use tauri::{
-    AppHandle, Manager, PhysicalPosition, PhysicalSize, Runtime, WebviewUrl, WebviewWindow,
-    WebviewWindowBuilder,
-};
+use tauri::{AppHandle, Manager, PhysicalPosition, PhysicalSize, Runtime, WebviewUrl, WebviewWindow, WebviewWindowBuilder};
 
 pub const MAIN: &str = "main";
 
@@ -51,17 +48,10 @@ pub fn save_geometry<R: Runtime>(window: &WebviewWindow<R>, profile: &Path) {
 
 /// Only the app's own pages load in the window.
 fn is_app_url(url: &tauri::Url) -> bool {
-    matches!(
-        (url.scheme(), url.host_str()),
-        ("tauri", Some("localhost")) | ("http" | "https", Some("tauri.localhost"))
-    )
+    matches!((url.scheme(), url.host_str()), ("tauri", Some("localhost")) | ("http" | "https", Some("tauri.localhost")))
 }
 
-pub fn create<R: Runtime>(
-    app: &AppHandle<R>,
-    profile: &Path,
-    visible: bool,
-) -> tauri::Result<WebviewWindow<R>> {
+pub fn create<R: Runtime>(app: &AppHandle<R>, profile: &Path, visible: bool) -> tauri::Result<WebviewWindow<R>> {
     let opener = app.clone();
     let mut builder = WebviewWindowBuilder::new(app, MAIN, WebviewUrl::App("index.html".into()))
         .title("Werkfunk")
@@ -126,20 +116,10 @@ mod tests {
     fn geometry_round_trips_and_nonsense_is_not_restored() {
         let dir = std::env::temp_dir().join(format!("werkfunk-geometry-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).unwrap();
-        let g = Geometry {
-            x: 10,
-            y: 20,
-            width: 1000,
-            height: 700,
-            maximized: false,
-        };
+        let g = Geometry { x: 10, y: 20, width: 1000, height: 700, maximized: false };
         std::fs::write(geometry_file(&dir), serde_json::to_vec(&g).unwrap()).unwrap();
         assert_eq!(load_geometry(&dir), Some(g));
-        std::fs::write(
-            geometry_file(&dir),
-            br#"{"x":0,"y":0,"width":5,"height":5,"maximized":false}"#,
-        )
-        .unwrap();
+        std::fs::write(geometry_file(&dir), br#"{"x":0,"y":0,"width":5,"height":5,"maximized":false}"#).unwrap();
         assert_eq!(load_geometry(&dir), None);
         std::fs::write(geometry_file(&dir), b"garbage").unwrap();
         assert_eq!(load_geometry(&dir), None);

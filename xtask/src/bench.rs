@@ -27,19 +27,13 @@ const KNOWN: [&str; 4] = ["rest", "realtime", "core", "desktop"];
 /// realtime benchmark holds 10,000 websockets on each side.
 fn with_open_files_raised(program: &Path) -> Command {
     let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(r#"ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@""#)
-        .arg(program);
+    cmd.arg("-c").arg(r#"ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@""#).arg(program);
     cmd
 }
 
 pub fn run(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
-    let names: Vec<&str> = args
-        .iter()
-        .map(String::as_str)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let names: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with("--")).collect();
     let which: Vec<&str> = match names.as_slice() {
         [] => KNOWN.to_vec(),
         [one] if KNOWN.contains(one) => vec![*one],
@@ -95,24 +89,11 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// One benchmark: its database, its server process, the load generator; returns the
 /// load generator's Markdown plus how the server stopped.
-fn run_one(
-    name: &str,
-    cluster: &Cluster,
-    server_bin: &PathBuf,
-    bench_bin: &Path,
-    quick: bool,
-) -> Result<String> {
+fn run_one(name: &str, cluster: &Cluster, server_bin: &PathBuf, bench_bin: &Path, quick: bool) -> Result<String> {
     let database = format!("werkfunk_bench_{name}");
     create_database(cluster, &database)?;
-    let mut server = start_server_via(
-        with_open_files_raised(server_bin),
-        server_bin,
-        cluster,
-        &database,
-        SECRET,
-        process::free_port()?,
-        &[],
-    )?;
+    let mut server =
+        start_server_via(with_open_files_raised(server_bin), server_bin, cluster, &database, SECRET, process::free_port()?, &[])?;
     eprintln!("{name}: server pid {} at {}", server.guard.id(), server.url);
     let out = target_dir().join(format!("bench-{name}.md"));
     let _ = std::fs::remove_file(&out);
@@ -131,8 +112,7 @@ fn run_one(
     if !ok {
         bail!("the {name} benchmark failed");
     }
-    let mut figures =
-        std::fs::read_to_string(&out).with_context(|| format!("reading {}", out.display()))?;
+    let mut figures = std::fs::read_to_string(&out).with_context(|| format!("reading {}", out.display()))?;
     figures.push_str(&format!(
         "The server process stopped on SIGTERM with exit code 0 afterwards: {}.\n",
         if stopped { "yes" } else { "NO" }
@@ -176,31 +156,20 @@ fn run_desktop(cluster: &Cluster, server_bin: &Path) -> Result<String> {
 fn run_core(cluster: &Cluster, quick: bool) -> Result<String> {
     let mut cmd = Command::new(env!("CARGO"));
     cmd.args(["bench", "-p", "werkfunk-core", "--bench", "core"])
-        .env(
-            werkfunk_testkit::cluster::CLUSTER_URL_ENV,
-            cluster.url("").trim_end_matches('/'),
-        )
+        .env(werkfunk_testkit::cluster::CLUSTER_URL_ENV, cluster.url("").trim_end_matches('/'))
         .current_dir(root())
         .stderr(std::process::Stdio::inherit());
     if quick {
         cmd.env("WERKFUNK_BENCH_QUICK", "1");
     }
-    let out = cmd
-        .output()
-        .context("starting cargo bench -p werkfunk-core")?;
+    let out = cmd.output().context("starting cargo bench -p werkfunk-core")?;
     if !out.status.success() {
         bail!("the core benchmark failed");
     }
     Ok(String::from_utf8(out.stdout)?)
 }
 
-fn section(
-    name: &str,
-    command: &str,
-    machine: &[(String, String)],
-    quick: bool,
-    figures: &str,
-) -> String {
+fn section(name: &str, command: &str, machine: &[(String, String)], quick: bool, figures: &str) -> String {
     let title = match name {
         "rest" => "REST: `/rest/v1` against the same SQL through sqlx",
         "core" => "Core: the engine's catch-up, reads during a catch-up, outbox drain, cache and search",
@@ -245,12 +214,7 @@ fn write_section(path: &Path, name: &str, section: &str) -> Result<()> {
 
 fn first_line(cmd: &mut Command) -> Option<String> {
     let out = cmd.output().ok().filter(|o| o.status.success())?;
-    String::from_utf8(out.stdout)
-        .ok()?
-        .lines()
-        .next()
-        .map(|l| l.trim().to_owned())
-        .filter(|l| !l.is_empty())
+    String::from_utf8(out.stdout).ok()?.lines().next().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty())
 }
 
 /// The machine, as BENCHMARKS.md names it.
@@ -258,85 +222,39 @@ fn machine(cluster: &Cluster) -> Vec<(String, String)> {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")
-                .and_then(|r| r.split_once(':'))
-                .map(|(_, v)| v.trim().to_owned())
-        })
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_owned()))
         .unwrap_or_else(|| "unknown".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let ram = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
-            m.lines().find_map(|l| {
-                l.strip_prefix("MemTotal:")
-                    .map(|v| v.trim().trim_end_matches("kB").trim().to_owned())
-            })
+            m.lines().find_map(|l| l.strip_prefix("MemTotal:").map(|v| v.trim().trim_end_matches("kB").trim().to_owned()))
         })
         .and_then(|kb| kb.parse::<f64>().ok())
         .map(|kb| format!("{:.1} GiB", kb / 1024.0 / 1024.0))
         .unwrap_or_else(|| "unknown".into());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_owned()).unwrap_or_default();
     let postgres = werkfunk_testkit::cluster::postgres_bin()
         .ok()
         .and_then(|bin| {
             first_line(
                 Command::new(bin.join("psql"))
-                    .args([
-                        "-tA",
-                        "-h",
-                        "127.0.0.1",
-                        "-p",
-                        &cluster.port().to_string(),
-                        "-U",
-                        "postgres",
-                        "-d",
-                        "postgres",
-                        "-c",
-                    ])
+                    .args(["-tA", "-h", "127.0.0.1", "-p", &cluster.port().to_string(), "-U", "postgres", "-d", "postgres", "-c"])
                     .arg("select version()"),
             )
         })
         .unwrap_or_else(|| "unknown".into());
-    let date =
-        first_line(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])).unwrap_or_default();
+    let date = first_line(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])).unwrap_or_default();
     let rustc = first_line(Command::new("rustc").arg("--version")).unwrap_or_default();
-    let commit = first_line(
-        Command::new("git")
-            .args(["rev-parse", "--short", "HEAD"])
-            .current_dir(root()),
-    )
-    .unwrap_or_default();
-    let dirty = first_line(
-        Command::new("git")
-            .args(["status", "--porcelain"])
-            .current_dir(root()),
-    )
-    .is_some();
+    let commit = first_line(Command::new("git").args(["rev-parse", "--short", "HEAD"]).current_dir(root())).unwrap_or_default();
+    let dirty = first_line(Command::new("git").args(["status", "--porcelain"]).current_dir(root())).is_some();
     vec![
         ("CPU".into(), format!("{model}, {cores} cores")),
         ("RAM".into(), ram),
         ("kernel".into(), kernel),
-        (
-            "Postgres".into(),
-            format!("{postgres} (throwaway cluster: fsync off, synchronous_commit off)"),
-        ),
+        ("Postgres".into(), format!("{postgres} (throwaway cluster: fsync off, synchronous_commit off)")),
         ("Rust".into(), format!("{rustc}, release profile")),
-        (
-            "source".into(),
-            format!(
-                "{commit}{}",
-                if dirty {
-                    " with uncommitted changes"
-                } else {
-                    ""
-                }
-            ),
-        ),
+        ("source".into(), format!("{commit}{}", if dirty { " with uncommitted changes" } else { "" })),
         ("date".into(), date),
     ]
 }

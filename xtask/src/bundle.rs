@@ -19,14 +19,7 @@ pub fn run() -> Result<PathBuf> {
     ui::build()?;
     let binary = ui::app_binary(true)?;
     let version = env!("CARGO_PKG_VERSION");
-    let arch = String::from_utf8(
-        Command::new("dpkg")
-            .arg("--print-architecture")
-            .output()?
-            .stdout,
-    )?
-    .trim()
-    .to_owned();
+    let arch = String::from_utf8(Command::new("dpkg").arg("--print-architecture").output()?.stdout)?.trim().to_owned();
     let out = target_dir().join("bundle");
     let tree = out.join(format!("werkfunk_{version}_{arch}"));
     let _ = std::fs::remove_dir_all(&tree);
@@ -37,24 +30,15 @@ pub fn run() -> Result<PathBuf> {
         Ok(())
     };
     place(&binary, "usr/bin/werkfunk")?;
-    process::run(
-        "strip",
-        Command::new("strip").arg(tree.join("usr/bin/werkfunk")),
-    )?;
-    place(
-        &root().join("src-tauri/werkfunk.desktop"),
-        "usr/share/applications/werkfunk.desktop",
-    )?;
+    process::run("strip", Command::new("strip").arg(tree.join("usr/bin/werkfunk")))?;
+    place(&root().join("src-tauri/werkfunk.desktop"), "usr/share/applications/werkfunk.desktop")?;
     for size in ICON_SIZES {
         place(
             &root().join(format!("icons/{size}x{size}.png")),
             &format!("usr/share/icons/hicolor/{size}x{size}/apps/werkfunk.png"),
         )?;
     }
-    place(
-        &root().join("icons/werkfunk.svg"),
-        "usr/share/icons/hicolor/scalable/apps/werkfunk.svg",
-    )?;
+    place(&root().join("icons/werkfunk.svg"), "usr/share/icons/hicolor/scalable/apps/werkfunk.svg")?;
     let installed_kib = dir_size(&tree)? / 1024;
     std::fs::create_dir_all(tree.join("DEBIAN"))?;
     std::fs::write(
@@ -70,13 +54,7 @@ pub fn run() -> Result<PathBuf> {
         ),
     )?;
     let deb = out.join(format!("werkfunk_{version}_{arch}.deb"));
-    process::run(
-        "dpkg-deb",
-        Command::new("dpkg-deb")
-            .args(["--build", "--root-owner-group"])
-            .arg(&tree)
-            .arg(&deb),
-    )?;
+    process::run("dpkg-deb", Command::new("dpkg-deb").args(["--build", "--root-owner-group"]).arg(&tree).arg(&deb))?;
     let size = std::fs::metadata(&deb)?.len();
     println!("{} ({:.1} MB)", deb.display(), size as f64 / 1_000_000.0);
     Ok(deb)
@@ -87,11 +65,7 @@ fn dir_size(dir: &Path) -> Result<u64> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let meta = entry.metadata()?;
-        total += if meta.is_dir() {
-            dir_size(&entry.path())?
-        } else {
-            meta.len()
-        };
+        total += if meta.is_dir() { dir_size(&entry.path())? } else { meta.len() };
     }
     Ok(total)
 }

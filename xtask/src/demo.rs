@@ -24,16 +24,8 @@ struct Account {
     role: &'static str,
 }
 
-const TRADESPERSON: Account = Account {
-    email: "meister@werkfunk.test",
-    name: "Meister Müller",
-    role: "tradesperson",
-};
-const CUSTOMER: Account = Account {
-    email: "kundin@werkfunk.test",
-    name: "Kundin Schmidt",
-    role: "customer",
-};
+const TRADESPERSON: Account = Account { email: "meister@werkfunk.test", name: "Meister Müller", role: "tradesperson" };
+const CUSTOMER: Account = Account { email: "kundin@werkfunk.test", name: "Kundin Schmidt", role: "customer" };
 
 /// The demo's JWT secret: made once, kept beside the cluster.
 fn secret(dir: &std::path::Path) -> Result<String> {
@@ -52,20 +44,11 @@ pub fn run(_args: &[String]) -> Result<()> {
     setup::debian()?;
     let data = root().join(".data");
     std::fs::create_dir_all(&data)?;
-    let cluster =
-        Cluster::start_persistent(&data.join("pg")).context("starting the demo cluster")?;
+    let cluster = Cluster::start_persistent(&data.join("pg")).context("starting the demo cluster")?;
     let secret = secret(&data)?;
     let binary = server_binary(false)?;
     create_database(&cluster, "werkfunk")?;
-    let server = start_server_via(
-        Command::new(&binary),
-        &binary,
-        &cluster,
-        "werkfunk",
-        &secret,
-        PORT,
-        &[],
-    )?;
+    let server = start_server_via(Command::new(&binary), &binary, &cluster, "werkfunk", &secret, PORT, &[])?;
     let (url, anon) = (server.url.clone(), server.anon_key.clone());
     let mut server = server.guard;
 
@@ -76,27 +59,16 @@ pub fn run(_args: &[String]) -> Result<()> {
     println!("\nWerkfunk demo is running.");
     println!("  WERKFUNK_URL={url}");
     println!("  WERKFUNK_ANON_KEY={anon}");
-    println!(
-        "  tradesperson: {} / {PASSWORD}  ({})",
-        TRADESPERSON.email, TRADESPERSON.name
-    );
-    println!(
-        "  customer:     {} / {PASSWORD}  ({})",
-        CUSTOMER.email, CUSTOMER.name
-    );
+    println!("  tradesperson: {} / {PASSWORD}  ({})", TRADESPERSON.email, TRADESPERSON.name);
+    println!("  customer:     {} / {PASSWORD}  ({})", CUSTOMER.email, CUSTOMER.name);
     println!("  project conversation: {conversation}");
-    println!(
-        "  Postgres: {} (data in {})",
-        cluster.url("werkfunk"),
-        cluster.dir().display()
-    );
+    println!("  Postgres: {} (data in {})", cluster.url("werkfunk"), cluster.dir().display());
     let _apps = open_apps(&url, &anon)?;
     println!("Press Ctrl-C to stop.");
     // Ctrl-C or SIGTERM ends the loop, so that the server and the cluster stop on drop.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = stop.clone();
-    ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst))
-        .context("installing the signal handler")?;
+    ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst)).context("installing the signal handler")?;
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(200));
         if !server_alive(&mut server) {
@@ -153,10 +125,7 @@ const PROJECT: &str = "Badsanierung Schmidt";
 
 /// The demo's project conversation: the one from an earlier run, else a new one.
 fn project_conversation(url: &str, anon: &str, owner: &Value, member: &Value) -> Result<Value> {
-    let bearer = format!(
-        "Bearer {}",
-        owner["access_token"].as_str().unwrap_or_default()
-    );
+    let bearer = format!("Bearer {}", owner["access_token"].as_str().unwrap_or_default());
     let existing: Value = ureq::get(&format!("{url}/rest/v1/conversations"))
         .query("select", "id")
         .query("type", "eq.project")

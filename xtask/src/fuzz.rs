@@ -19,12 +19,7 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
-pub const TARGETS: [&str; 4] = [
-    "rest_query",
-    "phoenix_frames",
-    "jwt_verify",
-    "engine_realtime",
-];
+pub const TARGETS: [&str; 4] = ["rest_query", "phoenix_frames", "jwt_verify", "engine_realtime"];
 
 fn has_nightly() -> bool {
     Command::new("rustup")
@@ -61,9 +56,7 @@ fn cargo_fuzz(nightly: bool) -> Command {
 pub fn run(args: &[String]) -> Result<()> {
     let which = args.first().map(String::as_str).unwrap_or("all");
     let seconds: u64 = match args.get(1) {
-        Some(s) => s
-            .parse()
-            .with_context(|| format!("seconds expected, got {s:?}"))?,
+        Some(s) => s.parse().with_context(|| format!("seconds expected, got {s:?}"))?,
         None => 60,
     };
     let targets: Vec<&str> = if which == "all" {
@@ -75,36 +68,22 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     if !has_cargo_fuzz() {
         println!("fuzz: installing cargo-fuzz");
-        crate::process::run(
-            "cargo install cargo-fuzz",
-            Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]),
-        )?;
+        crate::process::run("cargo install cargo-fuzz", Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
     }
     let nightly = has_nightly();
-    println!(
-        "fuzz: {} toolchain",
-        if nightly {
-            "nightly"
-        } else {
-            "stable with RUSTC_BOOTSTRAP=1"
-        }
-    );
+    println!("fuzz: {} toolchain", if nightly { "nightly" } else { "stable with RUSTC_BOOTSTRAP=1" });
     let root = crate::root();
     let fuzz_dir = root.join("fuzz");
     // A target folder of its own: instrumented builds must not evict the workspace's.
-    let target_dir = std::env::var("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| root.join("target"))
-        .join("fuzz");
+    let target_dir =
+        std::env::var("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| root.join("target")).join("fuzz");
     let mut summary = Vec::new();
     for t in &targets {
         let scratch = root.join("target").join("fuzz-corpus").join(t);
         let artifacts = fuzz_dir.join("artifacts").join(t);
         std::fs::create_dir_all(&scratch)?;
         std::fs::create_dir_all(&artifacts)?;
-        let before = std::fs::read_dir(&artifacts)
-            .map(|d| d.count())
-            .unwrap_or(0);
+        let before = std::fs::read_dir(&artifacts).map(|d| d.count()).unwrap_or(0);
         println!("fuzz: {t} for {seconds} s");
         let out = cargo_fuzz(nightly)
             .current_dir(&fuzz_dir)
@@ -125,27 +104,17 @@ pub fn run(args: &[String]) -> Result<()> {
         // libFuzzer ends with "Done <n> runs in <s> second(s)".
         let runs: u64 = log
             .lines()
-            .filter_map(|l| {
-                l.strip_prefix("Done ")
-                    .and_then(|r| r.split_whitespace().next())
-                    .and_then(|n| n.parse().ok())
-            })
+            .filter_map(|l| l.strip_prefix("Done ").and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse().ok()))
             .next_back()
             .unwrap_or(0);
-        let crashes = std::fs::read_dir(&artifacts)
-            .map(|d| d.count())
-            .unwrap_or(0)
-            .saturating_sub(before);
+        let crashes = std::fs::read_dir(&artifacts).map(|d| d.count()).unwrap_or(0).saturating_sub(before);
         // No run and no crash: the target did not build (or libFuzzer did not start).
         let built = runs > 0 || crashes > 0 || log.contains("INFO: Seed:");
         if !out.status.success() && crashes == 0 {
             let tail: Vec<&str> = log.lines().rev().take(30).collect();
             eprintln!("{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
         }
-        println!(
-            "fuzz: {t}: {runs} executions, {crashes} new crashes{}",
-            if built { "" } else { " (did not build)" }
-        );
+        println!("fuzz: {t}: {runs} executions, {crashes} new crashes{}", if built { "" } else { " (did not build)" });
         summary.push(json!({
             "target": t, "seconds": seconds, "executions": runs, "crashes": crashes,
             "built": built, "exit_ok": out.status.success(),
@@ -153,15 +122,9 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     let out_dir = root.join("target").join("reliability");
     std::fs::create_dir_all(&out_dir)?;
-    std::fs::write(
-        out_dir.join("fuzz.json"),
-        serde_json::to_string_pretty(&summary)? + "\n",
-    )?;
+    std::fs::write(out_dir.join("fuzz.json"), serde_json::to_string_pretty(&summary)? + "\n")?;
     println!("fuzz: summary in {}", out_dir.join("fuzz.json").display());
-    if summary
-        .iter()
-        .any(|s| s["crashes"].as_u64().unwrap_or(0) > 0 || s["exit_ok"] == json!(false))
-    {
+    if summary.iter().any(|s| s["crashes"].as_u64().unwrap_or(0) > 0 || s["exit_ok"] == json!(false)) {
         bail!("a fuzz target crashed: see fuzz/artifacts/, and keep each crash under fuzz/regressions/<target>/");
     }
     Ok(())

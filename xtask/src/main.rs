@@ -12,11 +12,11 @@
 
 mod bench;
 mod bundle;
-mod fuzz;
-mod soak;
 mod demo;
+mod fuzz;
 mod process;
 mod setup;
+mod soak;
 mod test;
 mod ui;
 
@@ -43,8 +43,5 @@ fn main() -> Result<()> {
 
 /// The repository root (xtask lives one level below it).
 pub fn root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask has a parent")
-        .to_path_buf()
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask has a parent").to_path_buf()
 }

@@ -13,10 +13,7 @@ pub struct Guarded {
 impl Guarded {
     pub fn spawn(name: &str, cmd: &mut Command) -> Result<Guarded> {
         let child = cmd.spawn().with_context(|| format!("starting {name}"))?;
-        Ok(Guarded {
-            name: name.to_owned(),
-            child,
-        })
+        Ok(Guarded { name: name.to_owned(), child })
     }
 
     pub fn id(&self) -> u32 {
@@ -28,10 +25,7 @@ impl Guarded {
         if let Ok(Some(status)) = self.child.try_wait() {
             return status.success();
         }
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -78,7 +72,5 @@ pub fn wait_http_ok(url: &str, timeout: Duration) -> Result<()> {
 }
 
 pub fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }

@@ -18,23 +18,11 @@ const PACKAGES: &[(&str, &str)] = &[
     ("curl", "/usr/bin/curl"),
     // The desktop app's build (webkit2gtk-4.1 pulls in GTK 3, libsoup 3, JavaScriptCore).
     ("pkg-config", "/usr/bin/pkg-config"),
-    (
-        "libwebkit2gtk-4.1-dev",
-        "/usr/lib/x86_64-linux-gnu/pkgconfig/webkit2gtk-4.1.pc",
-    ),
-    (
-        "libgtk-3-dev",
-        "/usr/lib/x86_64-linux-gnu/pkgconfig/gtk+-3.0.pc",
-    ),
-    (
-        "libsoup-3.0-dev",
-        "/usr/lib/x86_64-linux-gnu/pkgconfig/libsoup-3.0.pc",
-    ),
+    ("libwebkit2gtk-4.1-dev", "/usr/lib/x86_64-linux-gnu/pkgconfig/webkit2gtk-4.1.pc"),
+    ("libgtk-3-dev", "/usr/lib/x86_64-linux-gnu/pkgconfig/gtk+-3.0.pc"),
+    ("libsoup-3.0-dev", "/usr/lib/x86_64-linux-gnu/pkgconfig/libsoup-3.0.pc"),
     // The tray (dlopen'ed at run time: missing, the tray panics).
-    (
-        "libayatana-appindicator3-dev",
-        "/usr/lib/x86_64-linux-gnu/pkgconfig/ayatana-appindicator3-0.1.pc",
-    ),
+    ("libayatana-appindicator3-dev", "/usr/lib/x86_64-linux-gnu/pkgconfig/ayatana-appindicator3-0.1.pc"),
     // The end-to-end suite: a display, WebDriver for WebKitGTK, a private session bus.
     ("xvfb", "/usr/bin/Xvfb"),
     ("xauth", "/usr/bin/xauth"),
@@ -56,33 +44,19 @@ pub fn run() -> Result<()> {
 
 /// `tauri-driver`, the WebDriver front for Tauri apps (from crates, pinned).
 pub fn tauri_driver() -> Result<()> {
-    let present = Command::new("tauri-driver")
-        .arg("--help")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
+    let present = Command::new("tauri-driver").arg("--help").output().map(|o| o.status.success()).unwrap_or(false);
     if present {
         return Ok(());
     }
     eprintln!("installing tauri-driver");
     process::run(
         "cargo install tauri-driver",
-        Command::new(env!("CARGO")).args([
-            "install",
-            "tauri-driver",
-            "--version",
-            "2.1.0",
-            "--locked",
-        ]),
+        Command::new(env!("CARGO")).args(["install", "tauri-driver", "--version", "2.1.0", "--locked"]),
     )
 }
 
 fn node_present() -> bool {
-    Command::new("node")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+    Command::new("node").arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
 }
 
 pub fn debian() -> Result<()> {
@@ -90,8 +64,7 @@ pub fn debian() -> Result<()> {
         .iter()
         .filter(|(pkg, path)| {
             // A Node from elsewhere (nvm, a tarball) serves as well as Debian's.
-            let present = std::path::Path::new(path).exists()
-                || (matches!(*pkg, "nodejs" | "npm") && node_present());
+            let present = std::path::Path::new(path).exists() || (matches!(*pkg, "nodejs" | "npm") && node_present());
             !present
         })
         .map(|(pkg, _)| *pkg)
@@ -122,9 +95,7 @@ pub fn node() -> Result<()> {
             eprintln!("npm ci in {suite}");
             process::run(
                 "npm ci",
-                Command::new("npm")
-                    .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-                    .current_dir(&dir),
+                Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&dir),
             )?;
         }
     }
@@ -132,9 +103,5 @@ pub fn node() -> Result<()> {
 }
 
 pub fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.trim_ascii() == b"0")
-        .unwrap_or(false)
+    Command::new("id").arg("-u").output().map(|o| o.stdout.trim_ascii() == b"0").unwrap_or(false)
 }

@@ -15,9 +15,7 @@ use anyhow::{bail, Context, Result};
 
 pub fn run(args: &[String]) -> Result<()> {
     let minutes: u64 = match args.first() {
-        Some(m) => m
-            .parse()
-            .with_context(|| format!("minutes expected, got {m:?}"))?,
+        Some(m) => m.parse().with_context(|| format!("minutes expected, got {m:?}"))?,
         None => 30,
     };
     let root = crate::root();
@@ -25,23 +23,10 @@ pub fn run(args: &[String]) -> Result<()> {
     std::fs::create_dir_all(&out_dir)?;
     let report = out_dir.join("soak.json");
     let _ = std::fs::remove_file(&report);
-    println!(
-        "soak: {minutes} minutes of faults, then the checks; report to {}",
-        report.display()
-    );
+    println!("soak: {minutes} minutes of faults, then the checks; report to {}", report.display());
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(&root)
-        .args([
-            "test",
-            "-p",
-            "werkfunk-faults",
-            "--test",
-            "convergence",
-            "--",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
+        .args(["test", "-p", "werkfunk-faults", "--test", "convergence", "--", "--nocapture", "--test-threads", "1"])
         .env("WERKFUNK_FAULTS_SECS", (minutes * 60).to_string())
         .env("WERKFUNK_FAULTS_REPORT", &report);
     let mut child = cmd.spawn().context("starting the soak run")?;
@@ -53,17 +38,11 @@ pub fn run(args: &[String]) -> Result<()> {
         }
         if started.elapsed() > limit {
             // SIGTERM first (the test binary's children die with it), then SIGKILL.
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
             std::thread::sleep(Duration::from_secs(10));
             let _ = child.kill();
             let _ = child.wait();
-            bail!(
-                "the soak run did not finish within {} minutes and was stopped",
-                limit.as_secs() / 60
-            );
+            bail!("the soak run did not finish within {} minutes and was stopped", limit.as_secs() / 60);
         }
         std::thread::sleep(Duration::from_millis(500));
     };

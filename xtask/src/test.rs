@@ -23,6 +23,7 @@ pub fn run(args: &[String]) -> Result<()> {
     eprintln!("test cluster: {base_url} ({})", cluster.dir().display());
 
     let mut summary = Vec::new();
+    let house_ok = house_rules(&mut summary)?;
     let rust_ok = rust_suites(&base_url, args, &mut summary)?;
     let node_ok = node_suites(&cluster, &mut summary)?;
     let ui_ok = ui_suite(&mut summary)?;
@@ -33,7 +34,7 @@ pub fn run(args: &[String]) -> Result<()> {
         println!("{line}");
     }
     drop(cluster);
-    if !(rust_ok && node_ok && ui_ok && e2e_ok) {
+    if !(house_ok && rust_ok && node_ok && ui_ok && e2e_ok) {
         bail!("some tests failed");
     }
     println!("all suites passed");
@@ -54,10 +55,7 @@ fn run_collecting(cmd: &mut Command, keep: impl Fn(&str) -> bool) -> Result<(boo
         kept
     });
     let mut kept = Vec::new();
-    for line in BufReader::new(child.stdout.take().expect("piped stdout"))
-        .lines()
-        .map_while(Result::ok)
-    {
+    for line in BufReader::new(child.stdout.take().expect("piped stdout")).lines().map_while(Result::ok) {
         println!("{line}");
         if keep(&line) {
             kept.push(line);
@@ -80,28 +78,15 @@ fn rust_suites(base_url: &str, args: &[String], summary: &mut Vec<String>) -> Re
         let l = l.trim_start();
         l.starts_with("test result:") || l.starts_with("Running ") || l.starts_with("Doc-tests ")
     })?;
-    let (names, results): (Vec<&String>, Vec<&String>) =
-        lines.iter().partition(|l| !l.contains("test result:"));
+    let (names, results): (Vec<&String>, Vec<&String>) = lines.iter().partition(|l| !l.contains("test result:"));
     summary.push("Rust (cargo test --workspace):".into());
     for (name, result) in names.iter().zip(&results) {
         // "Running tests/auth.rs (target/debug/deps/auth-1f2e…)" → "auth: tests/auth.rs"
         let name = name.trim().trim_start_matches("Running ");
         let (what, binary) = name.split_once(" (").unwrap_or((name, ""));
-        let binary = binary
-            .rsplit('/')
-            .next()
-            .unwrap_or("")
-            .rsplit_once('-')
-            .map_or("", |(b, _)| b);
-        let name = if binary.is_empty() {
-            what.to_owned()
-        } else {
-            format!("{binary}: {what}")
-        };
-        summary.push(format!(
-            "  {name}: {}",
-            result.trim().trim_start_matches("test result: ")
-        ));
+        let binary = binary.rsplit('/').next().unwrap_or("").rsplit_once('-').map_or("", |(b, _)| b);
+        let name = if binary.is_empty() { what.to_owned() } else { format!("{binary}: {what}") };
+        summary.push(format!("  {name}: {}", result.trim().trim_start_matches("test result: ")));
     }
     if !ok {
         summary.push("  FAILED".into());
@@ -110,23 +95,18 @@ fn rust_suites(base_url: &str, args: &[String], summary: &mut Vec<String>) -> Re
 }
 
 pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
 }
 
 /// Builds the server binary once and returns its path.
 pub fn server_binary(release: bool) -> Result<PathBuf> {
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["build", "-p", "werkfunk-server", "--bin", "werkfunk-server"])
-        .current_dir(root());
+    cmd.args(["build", "-p", "werkfunk-server", "--bin", "werkfunk-server"]).current_dir(root());
     if release {
         cmd.arg("--release");
     }
     process::run("cargo build werkfunk-server", &mut cmd)?;
-    Ok(target_dir()
-        .join(if release { "release" } else { "debug" })
-        .join("werkfunk-server"))
+    Ok(target_dir().join(if release { "release" } else { "debug" }).join("werkfunk-server"))
 }
 
 /// Creates `name` in the cluster (through psql), unless it is there already.
@@ -134,32 +114,14 @@ pub fn create_database(cluster: &Cluster, name: &str) -> Result<()> {
     let psql = werkfunk_testkit::cluster::postgres_bin()?.join("psql");
     let query = |sql: String| {
         let mut c = Command::new(&psql);
-        c.args([
-            "-qtA",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &cluster.port().to_string(),
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-c",
-        ])
-        .arg(sql);
+        c.args(["-qtA", "-h", "127.0.0.1", "-p", &cluster.port().to_string(), "-U", "postgres", "-d", "postgres", "-c"]).arg(sql);
         c
     };
-    let exists = query(format!(
-        "select 1 from pg_database where datname = '{name}'"
-    ))
-    .output()?;
+    let exists = query(format!("select 1 from pg_database where datname = '{name}'")).output()?;
     if String::from_utf8_lossy(&exists.stdout).trim() == "1" {
         return Ok(());
     }
-    process::run(
-        "psql create database",
-        &mut query(format!("create database {name}")),
-    )
+    process::run("psql create database", &mut query(format!("create database {name}")))
 }
 
 /// A `werkfunk-server` process over `database`.
@@ -178,15 +140,7 @@ pub fn start_server(
     secret: &str,
     extra_env: &[(&str, &str)],
 ) -> Result<ServerProcess> {
-    start_server_via(
-        Command::new(binary),
-        binary,
-        cluster,
-        database,
-        secret,
-        process::free_port()?,
-        extra_env,
-    )
+    start_server_via(Command::new(binary), binary, cluster, database, secret, process::free_port()?, extra_env)
 }
 
 /// Starts the server on `port` by running `cmd` (the binary itself, or a shell that
@@ -204,44 +158,25 @@ pub fn start_server_via(
     cmd.env("DATABASE_URL", cluster.url(database))
         .env("WERKFUNK_JWT_SECRET", secret)
         .env("WERKFUNK_LISTEN", format!("127.0.0.1:{port}"))
-        .env(
-            "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
-        );
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()));
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
     let guard = Guarded::spawn("werkfunk-server", &mut cmd)?;
     let url = format!("http://127.0.0.1:{port}");
     process::wait_http_ok(&format!("{url}/health"), Duration::from_secs(60))?;
-    let keys = Command::new(binary)
-        .arg("keys")
-        .env("WERKFUNK_JWT_SECRET", secret)
-        .output()?;
+    let keys = Command::new(binary).arg("keys").env("WERKFUNK_JWT_SECRET", secret).output()?;
     let keys = String::from_utf8(keys.stdout)?;
-    let key = |name: &str| {
-        keys.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}=")))
-            .map(str::to_owned)
-            .context("keys output")
-    };
-    Ok(ServerProcess {
-        url,
-        anon_key: key("anon_key")?,
-        service_key: key("service_role_key")?,
-        guard,
-    })
+    let key =
+        |name: &str| keys.lines().find_map(|l| l.strip_prefix(&format!("{name}="))).map(str::to_owned).context("keys output");
+    Ok(ServerProcess { url, anon_key: key("anon_key")?, service_key: key("service_role_key")?, guard })
 }
 
 fn node_suites(cluster: &Cluster, summary: &mut Vec<String>) -> Result<bool> {
     // `cargo test --workspace` has just built the binary (the server has integration tests),
     // with the workspace's unified features; building it alone would rebuild half the world.
     let built = target_dir().join("debug").join("werkfunk-server");
-    let binary = if built.exists() {
-        built
-    } else {
-        server_binary(false)?
-    };
+    let binary = if built.exists() { built } else { server_binary(false)? };
     create_database(cluster, "werkfunk_node")?;
     let mut server = start_server(&binary, cluster, "werkfunk_node", NODE_SECRET, &[])?;
     let dir = root().join("tests/supabase-js");
@@ -260,16 +195,12 @@ fn node_suites(cluster: &Cluster, summary: &mut Vec<String>) -> Result<bool> {
         .env("WERKFUNK_SERVICE_KEY", &server.service_key)
         .env("WERKFUNK_JWT_SECRET", NODE_SECRET);
     let (ok, lines) = run_collecting(&mut cmd, |l| {
-        ["# tests", "# pass", "# fail", "# skipped", "# cancelled"]
-            .iter()
-            .any(|p| l.starts_with(p))
+        ["# tests", "# pass", "# fail", "# skipped", "# cancelled"].iter().any(|p| l.starts_with(p))
     })?;
     summary.push("supabase-js (node --test tests/supabase-js):".into());
     summary.extend(lines.into_iter().map(|l| format!("  {l}")));
     let stopped_cleanly = server.guard.stop();
-    summary.push(format!(
-        "  server stopped on SIGTERM with exit 0: {stopped_cleanly}"
-    ));
+    summary.push(format!("  server stopped on SIGTERM with exit 0: {stopped_cleanly}"));
     Ok(ok && stopped_cleanly)
 }
 
@@ -279,21 +210,12 @@ fn ui_suite(summary: &mut Vec<String>) -> Result<bool> {
     let mut ok = true;
     summary.push("UI (ui/: typecheck, lint, vitest):".into());
     for script in ["typecheck", "lint"] {
-        let passed = Command::new("npm")
-            .args(["run", "--silent", script])
-            .current_dir(&dir)
-            .status()?
-            .success();
-        summary.push(format!(
-            "  {script}: {}",
-            if passed { "clean" } else { "FAILED" }
-        ));
+        let passed = Command::new("npm").args(["run", "--silent", script]).current_dir(&dir).status()?.success();
+        summary.push(format!("  {script}: {}", if passed { "clean" } else { "FAILED" }));
         ok &= passed;
     }
     let mut cmd = Command::new("npm");
-    cmd.args(["test", "--silent"])
-        .current_dir(&dir)
-        .env("TZ", "Europe/Berlin");
+    cmd.args(["test", "--silent"]).current_dir(&dir).env("TZ", "Europe/Berlin");
     let (passed, lines) = run_collecting(&mut cmd, |l| {
         let l = l.trim_start();
         l.starts_with("Test Files") || l.starts_with("Tests ")
@@ -307,11 +229,7 @@ fn ui_suite(summary: &mut Vec<String>) -> Result<bool> {
 fn e2e_suite(cluster: &Cluster, summary: &mut Vec<String>) -> Result<bool> {
     let app = ui::app_binary(false)?;
     let built = target_dir().join("debug").join("werkfunk-server");
-    let server = if built.exists() {
-        built
-    } else {
-        server_binary(false)?
-    };
+    let server = if built.exists() { built } else { server_binary(false)? };
     create_database(cluster, "werkfunk_e2e")?;
     let dir = root().join("tests/e2e");
     let mut cmd = Command::new("timeout");
@@ -336,11 +254,20 @@ fn e2e_suite(cluster: &Cluster, summary: &mut Vec<String>) -> Result<bool> {
     .env("WERKFUNK_SECRET_STORE", "file")
     .env("NO_AT_BRIDGE", "1");
     let (ok, lines) = run_collecting(&mut cmd, |l| {
-        ["# tests", "# pass", "# fail", "# skipped", "# cancelled"]
-            .iter()
-            .any(|p| l.starts_with(p))
+        ["# tests", "# pass", "# fail", "# skipped", "# cancelled"].iter().any(|p| l.starts_with(p))
     })?;
     summary.push("desktop end to end (xvfb + dbus + tauri-driver, tests/e2e):".into());
     summary.extend(lines.into_iter().map(|l| format!("  {l}")));
     Ok(ok)
+}
+
+/// The house rules as checks: the tree formatted (`rustfmt.toml`) and clippy clean.
+fn house_rules(summary: &mut Vec<String>) -> Result<bool> {
+    let cargo = |args: &[&str]| Command::new(env!("CARGO")).args(args).current_dir(root()).status().map(|s| s.success());
+    let fmt = cargo(&["fmt", "--all", "--check"])?;
+    let clippy = cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    summary.push("House rules:".into());
+    summary.push(format!("  cargo fmt --all --check: {}", if fmt { "clean" } else { "FAILED" }));
+    summary.push(format!("  cargo clippy --workspace --all-targets -D warnings: {}", if clippy { "clean" } else { "FAILED" }));
+    Ok(fmt && clippy)
 }

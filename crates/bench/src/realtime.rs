@@ -99,7 +99,12 @@ fn changes_config(conv: Uuid) -> Value {
 }
 
 /// Connects and joins every `(topic, config, token)`, `concurrency` at a time.
-async fn open_all(url: &str, joins: Vec<(String, Value, Option<String>)>, concurrency: usize, expect_system: bool) -> Result<Vec<Ws>> {
+async fn open_all(
+    url: &str,
+    joins: Vec<(String, Value, Option<String>)>,
+    concurrency: usize,
+    expect_system: bool,
+) -> Result<Vec<Ws>> {
     futures::stream::iter(joins)
         .map(|(topic, mut config, token)| {
             let url = url.to_owned();
@@ -225,7 +230,11 @@ async fn latency(env: &Env, admin: &PgPool, probe: &CpuProbe) -> Result<String> 
     t.push_str(&row("changes missing / sockets closed by the server", &|l| format!("{} / {}", l.missing, l.closed)));
     t.push('\n');
     for (n, l) in &columns {
-        t.push_str(&format!("CPU while {} subscribers were served: {}.\n\n", int(*n as f64), l.cpu.describe(l.wall, probe.has_postgres())));
+        t.push_str(&format!(
+            "CPU while {} subscribers were served: {}.\n\n",
+            int(*n as f64),
+            l.cpu.describe(l.wall, probe.has_postgres())
+        ));
     }
     Ok(t)
 }
@@ -293,10 +302,8 @@ async fn latency_with(env: &Env, admin: &PgPool, probe: &CpuProbe, subs: usize, 
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // The server: every member subscribed.
-    let joins = users
-        .iter()
-        .map(|u| (format!("realtime:messages:{conv}"), changes_config(conv), Some(u.token.clone())))
-        .collect();
+    let joins =
+        users.iter().map(|u| (format!("realtime:messages:{conv}"), changes_config(conv), Some(u.token.clone()))).collect();
     let sockets = open_all(&env.ws_url(), joins, 50, true).await?;
     let total = count + WARM;
     let starts: Arc<Vec<AtomicU64>> = Arc::new((0..total).map(|_| AtomicU64::new(0)).collect());
@@ -427,7 +434,9 @@ async fn saturation(env: &Env, admin: &PgPool, probe: &CpuProbe) -> Result<Strin
     // Everyone subscribed to their conversation.
     let joins = convs
         .iter()
-        .flat_map(|(conv, members)| members.iter().map(move |u| (format!("realtime:messages:{conv}"), changes_config(*conv), Some(u.token.clone()))))
+        .flat_map(|(conv, members)| {
+            members.iter().map(move |u| (format!("realtime:messages:{conv}"), changes_config(*conv), Some(u.token.clone())))
+        })
         .collect();
     let sockets = open_all(&env.ws_url(), joins, 50, true).await?;
     let subscribers = sockets.len();
@@ -449,9 +458,11 @@ async fn saturation(env: &Env, admin: &PgPool, probe: &CpuProbe) -> Result<Strin
     let load = start_load(&pool, &convs);
     tokio::time::sleep(warm).await;
     measuring.store(true, Ordering::Relaxed);
-    let (d0, i0, cpu0, t0) = (delivered.load(Ordering::Relaxed), load.inserted.load(Ordering::Relaxed), probe.read(), Instant::now());
+    let (d0, i0, cpu0, t0) =
+        (delivered.load(Ordering::Relaxed), load.inserted.load(Ordering::Relaxed), probe.read(), Instant::now());
     tokio::time::sleep(measure).await;
-    let (d1, i1, cpu, wall) = (delivered.load(Ordering::Relaxed), load.inserted.load(Ordering::Relaxed), probe.read() - cpu0, t0.elapsed());
+    let (d1, i1, cpu, wall) =
+        (delivered.load(Ordering::Relaxed), load.inserted.load(Ordering::Relaxed), probe.read() - cpu0, t0.elapsed());
     measuring.store(false, Ordering::Relaxed);
     let inserted = load.stop().await?;
     // Drain: every insert is due to all MEMBERS subscribers of its conversation.
@@ -606,7 +617,12 @@ impl SendPlan {
     }
 }
 
-async fn send_loop(mut sink: futures::stream::SplitSink<Ws, Message>, idx: usize, topic: String, plan: Arc<SendPlan>) -> Result<()> {
+async fn send_loop(
+    mut sink: futures::stream::SplitSink<Ws, Message>,
+    idx: usize,
+    topic: String,
+    plan: Arc<SendPlan>,
+) -> Result<()> {
     let frame = |seq: u64, phase: u64| {
         let f = json!([null, seq.to_string(), topic, "broadcast", {"type": "broadcast", "event": "tick", "payload": {"p": phase, "t": now_us(), "body": "Alice tippt …"}}]);
         Message::Text(f.to_string().into())
@@ -681,7 +697,12 @@ async fn fan(url: &str, receivers: usize, probe: &CpuProbe, other_pid: Option<u3
             }
         }));
     }
-    let plan = Arc::new(SendPlan { phase: AtomicU64::new(0), paced: AtomicU64::new(0), sent: AtomicU64::new(0), counts: counts.clone() });
+    let plan = Arc::new(SendPlan {
+        phase: AtomicU64::new(0),
+        paced: AtomicU64::new(0),
+        sent: AtomicU64::new(0),
+        counts: counts.clone(),
+    });
     let mut send_tasks = Vec::new();
     for (idx, socket) in senders.into_iter().enumerate() {
         // The senders hear each other: drain that, uncounted.
@@ -812,11 +833,7 @@ async fn idle(env: &Env) -> Result<String> {
 async fn idle_run(url: &str, pid: u32, n: usize, expect_system: bool) -> Result<Idle> {
     let rss = || rss_kib(pid).context("reading VmRSS");
     let joins = |count: usize| -> Vec<(String, Value, Option<String>)> {
-        (0..count)
-            .map(|i| {
-                (format!("realtime:idle:{}", i % 100), changes_config(Uuid::new_v4()), None)
-            })
-            .collect()
+        (0..count).map(|i| (format!("realtime:idle:{}", i % 100), changes_config(Uuid::new_v4()), None)).collect()
     };
     let rss_start = rss()?;
     let warm = open_all(url, joins(IDLE_WARM), 50, expect_system).await?;

@@ -201,9 +201,7 @@ pub async fn run(env: &Env) -> Result<String> {
         let table = format!("public.{}", quote_ident("messages"));
         format!("insert into {table} ({cols}) select {cols} from json_populate_recordset(null::{table}, $1::json)")
     };
-    let body = move |i: usize, m: &Member, via: &str| {
-        json!({"conversation_id": conv, "sender_id": m.id, "content": format!("Bench {via} {i}: Ich komme morgen um acht.")})
-    };
+    let body = move |i: usize, m: &Member, via: &str| json!({"conversation_id": conv, "sender_id": m.id, "content": format!("Bench {via} {i}: Ich komme morgen um acht.")});
     let rest_insert = {
         let (http, env, member) = (http.clone(), env.clone(), member.clone());
         move |i: usize| {
@@ -378,7 +376,8 @@ pub async fn run(env: &Env) -> Result<String> {
         seed_time.as_secs_f64()
     ));
     let table = |title: &str, unit: &str, rest: &Phase, sql: &Phase, rest1: &Phase, sql1: &Phase, sql4: &Phase| {
-        let mut t = format!("#### {title}\n\n| | REST (`werkfunk-server`) | direct SQL (sqlx) | REST ÷ SQL |\n|---|---:|---:|---:|\n");
+        let mut t =
+            format!("#### {title}\n\n| | REST (`werkfunk-server`) | direct SQL (sqlx) | REST ÷ SQL |\n|---|---:|---:|---:|\n");
         t.push_str(&format!(
             "| {unit}/s | {} | {} | {} (time per op) |\n",
             int(rest.rate()),
@@ -431,7 +430,10 @@ pub async fn run(env: &Env) -> Result<String> {
         t
     };
     md.push_str(&table(
-        &format!("`POST /rest/v1/messages` (`Prefer: return=minimal`, one message per request), {} inserts each way", int(inserts as f64)),
+        &format!(
+            "`POST /rest/v1/messages` (`Prefer: return=minimal`, one message per request), {} inserts each way",
+            int(inserts as f64)
+        ),
         "inserts",
         &rest_ins,
         &sql_ins,
@@ -444,8 +446,12 @@ pub async fn run(env: &Env) -> Result<String> {
          conversation `updated_at`, a notification for the other member, realtime capture).\n\n"
     ));
     md.push_str(&table(
-        &format!("`GET /rest/v1/messages?{}` — the 50 newest of {} with the sender embedded, {} requests each way",
-            raw.replace(&conv.to_string(), "<id>"), int(seed as f64), int(reads as f64)),
+        &format!(
+            "`GET /rest/v1/messages?{}` — the 50 newest of {} with the sender embedded, {} requests each way",
+            raw.replace(&conv.to_string(), "<id>"),
+            int(seed as f64),
+            int(reads as f64)
+        ),
         "requests",
         &rest_rd,
         &sql_rd,

@@ -29,10 +29,13 @@ fn client_config() -> WebSocketConfig {
 }
 
 pub async fn connect(url: &str) -> Result<Ws> {
-    let (ws, _) = tokio::time::timeout(Duration::from_secs(30), tokio_tungstenite::connect_async_with_config(url, Some(client_config()), true))
-        .await
-        .context("websocket connect timed out")?
-        .context("websocket connect")?;
+    let (ws, _) = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio_tungstenite::connect_async_with_config(url, Some(client_config()), true),
+    )
+    .await
+    .context("websocket connect timed out")?
+    .context("websocket connect")?;
     Ok(ws)
 }
 
@@ -72,7 +75,11 @@ pub async fn join(ws: &mut Ws, topic: &str, config: Value, token: Option<&str>) 
 /// Reads `ws` until `stop`, handing each text or binary frame to `on_frame`; sends a
 /// heartbeat every 20 s. Returns how many frames arrived; ends with an error if the server
 /// closed the socket first.
-pub fn spawn_reader(mut ws: Ws, mut stop: watch::Receiver<bool>, mut on_frame: impl FnMut(&[u8]) + Send + 'static) -> JoinHandle<Result<u64>> {
+pub fn spawn_reader(
+    mut ws: Ws,
+    mut stop: watch::Receiver<bool>,
+    mut on_frame: impl FnMut(&[u8]) + Send + 'static,
+) -> JoinHandle<Result<u64>> {
     tokio::spawn(async move {
         let mut frames = 0u64;
         let mut beat = tokio::time::interval(Duration::from_secs(20));

@@ -59,12 +59,7 @@ impl Settings {
     /// The short run of `cargo test -p werkfunk-faults`, adjustable through the environment:
     /// `WERKFUNK_FAULTS_SEED`, `WERKFUNK_FAULTS_SECS`, `WERKFUNK_FAULTS_CLIENTS`.
     pub fn from_env(default_secs: u64) -> Settings {
-        let num = |k: &str, d: u64| {
-            std::env::var(k)
-                .ok()
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(d)
-        };
+        let num = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(d);
         Settings {
             seed: seed::run_seed("convergence"),
             clients: num("WERKFUNK_FAULTS_CLIENTS", 3).max(2) as usize,
@@ -213,62 +208,34 @@ pub async fn run(settings: Settings) -> Result<Report> {
     let started = Instant::now();
     let bins = procs::binaries()?;
     // A cluster of our own: the run restarts it.
-    let cluster = tokio::task::spawn_blocking(Cluster::start_temporary)
-        .await
-        .map_err(|e| Error::Setup(e.to_string()))??;
+    let cluster = tokio::task::spawn_blocking(Cluster::start_temporary).await.map_err(|e| Error::Setup(e.to_string()))??;
     let mut admin = sqlx::PgConnection::connect(&cluster.url("postgres")).await?;
     admin.execute("create database werkfunk_faults").await?;
     admin.close().await?;
     let db_url = cluster.url("werkfunk_faults");
     let scratch = tempfile::tempdir()?;
     let log = scratch.path().join("server.log");
-    let mut server = ServerProcess::start(
-        &bins.server,
-        &db_url,
-        JWT_SECRET,
-        settings.jwt_exp,
-        log.clone(),
-    )
-    .await?;
+    let mut server = ServerProcess::start(&bins.server, &db_url, JWT_SECRET, settings.jwt_exp, log.clone()).await?;
     let anon_key = Keys::new(JWT_SECRET).api_key(DbRole::Anon, jwt::now());
     let proxy = Arc::new(FaultProxy::start(server.addr(), seed::rng(settings.seed, 1), 0.0).await?);
 
     // Accounts and conversations, straight to the server.
     let mut clients = Vec::new();
     for i in 0..=settings.clients {
-        let name = if i == settings.clients {
-            "s".to_owned()
-        } else {
-            format!("c{i}")
-        };
+        let name = if i == settings.clients { "s".to_owned() } else { format!("c{i}") };
         let c = CliClient::new(&name, &bins.cli, &anon_key)?;
         let email = format!("{name}-{}@werkfunk.test", settings.seed);
         let run = c
             .run(
                 &server.url(),
-                &[
-                    "signup",
-                    "--email",
-                    &email,
-                    "--password",
-                    PASSWORD,
-                    "--name",
-                    &format!("Client {name}"),
-                ],
+                &["signup", "--email", &email, "--password", PASSWORD, "--name", &format!("Client {name}")],
                 OP_TIMEOUT,
                 None,
             )
             .await?;
-        let id = run
-            .json()
-            .first()
-            .and_then(|v| v["user_id"].as_str())
-            .and_then(|s| s.parse::<Uuid>().ok());
+        let id = run.json().first().and_then(|v| v["user_id"].as_str()).and_then(|s| s.parse::<Uuid>().ok());
         let Some(id) = id else {
-            return Err(Error::Setup(format!(
-                "signup of {name} failed: {}",
-                run.stderr
-            )));
+            return Err(Error::Setup(format!("signup of {name} failed: {}", run.stderr)));
         };
         clients.push((Arc::new(c), id));
     }
@@ -277,12 +244,7 @@ pub async fn run(settings: Settings) -> Result<Report> {
     args.extend(others.iter().map(String::as_str));
     let group = new_conversation(&clients[0].0, &server.url(), &args).await?;
     let partner = clients[1].1.to_string();
-    let direct = new_conversation(
-        &clients[0].0,
-        &server.url(),
-        &["new", "--type", "direct", "--with", &partner],
-    )
-    .await?;
+    let direct = new_conversation(&clients[0].0, &server.url(), &["new", "--type", "direct", "--with", &partner]).await?;
     let sync_all = |cs: &Vec<(Arc<CliClient>, Uuid)>, url: String| {
         let cs: Vec<Arc<CliClient>> = cs.iter().map(|(c, _)| c.clone()).collect();
         async move {
@@ -299,39 +261,19 @@ pub async fn run(settings: Settings) -> Result<Report> {
     let deadline = Instant::now() + settings.duration;
     let mut workers = Vec::new();
     for (i, (c, _)) in clients.iter().enumerate().take(settings.clients) {
-        let convs = if i < 2 {
-            vec![group, direct]
-        } else {
-            vec![group]
-        };
+        let convs = if i < 2 { vec![group, direct] } else { vec![group] };
         let rng = seed::rng(settings.seed, 100 + i as u64);
-        workers.push(tokio::spawn(work(
-            c.clone(),
-            proxy.url(),
-            convs,
-            rng,
-            deadline,
-            settings.kill_rate,
-        )));
+        workers.push(tokio::spawn(work(c.clone(), proxy.url(), convs, rng, deadline, settings.kill_rate)));
     }
     let sleeper = {
         let (c, _) = clients[settings.clients].clone();
-        tokio::spawn(sleep_and_resume(
-            c,
-            proxy.url(),
-            group,
-            seed::rng(settings.seed, 2),
-            deadline,
-            settings.stop_for,
-        ))
+        tokio::spawn(sleep_and_resume(c, proxy.url(), group, seed::rng(settings.seed, 2), deadline, settings.stop_for))
     };
     let mut chaos_rng = seed::rng(settings.seed, 3);
     let mut faults = Faults::default();
     let mut failures = Vec::new();
     while Instant::now() < deadline {
-        let pause = Duration::from_secs(
-            chaos_rng.gen_range(settings.chaos_every.0..=settings.chaos_every.1),
-        );
+        let pause = Duration::from_secs(chaos_rng.gen_range(settings.chaos_every.0..=settings.chaos_every.1));
         tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
         if Instant::now() >= deadline {
             break;
@@ -361,26 +303,16 @@ pub async fn run(settings: Settings) -> Result<Report> {
     }
     let mut logs = Vec::new();
     for w in workers {
-        logs.push(
-            w.await
-                .map_err(|e| Error::Setup(format!("worker panicked: {e}")))?,
-        );
+        logs.push(w.await.map_err(|e| Error::Setup(format!("worker panicked: {e}")))?);
     }
-    let sleeper_log = sleeper
-        .await
-        .map_err(|e| Error::Setup(format!("sleeper panicked: {e}")))?;
+    let sleeper_log = sleeper.await.map_err(|e| Error::Setup(format!("sleeper panicked: {e}")))?;
 
     // Quiet: no more faults; everyone syncs.
     proxy.set_rate(0.0);
     if server.wait_healthy().await.is_err() {
         server.kill9_and_restart().await?;
     }
-    let mut report = Report {
-        seed: settings.seed,
-        clients: settings.clients,
-        failures,
-        ..Report::default()
-    };
+    let mut report = Report { seed: settings.seed, clients: settings.clients, failures, ..Report::default() };
     for (c, _) in &clients {
         let mut clean = false;
         for _ in 0..10 {
@@ -394,25 +326,13 @@ pub async fn run(settings: Settings) -> Result<Report> {
         }
         if !clean {
             let pending = c.run(&proxy.url(), &["outbox"], OP_TIMEOUT, None).await?;
-            report.failures.push(format!(
-                "{}: outbox not empty after the faults stopped: {}",
-                c.name,
-                pending.stdout.trim()
-            ));
+            report.failures.push(format!("{}: outbox not empty after the faults stopped: {}", c.name, pending.stdout.trim()));
         }
     }
 
     let mut all_logs = logs;
     all_logs.push(sleeper_log);
-    check(
-        &mut report,
-        &db_url,
-        &clients,
-        &all_logs,
-        &proxy.url(),
-        [group, direct],
-    )
-    .await?;
+    check(&mut report, &db_url, &clients, &all_logs, &proxy.url(), [group, direct]).await?;
     faults.proxy = proxy.stats();
     faults.client_kills = all_logs.iter().map(|l| l.kills).sum();
     faults.client_stops = all_logs.iter().map(|l| l.stops).sum();
@@ -426,10 +346,7 @@ pub async fn run(settings: Settings) -> Result<Report> {
     if !report.is_clean() {
         let tail = std::fs::read_to_string(&log).unwrap_or_default();
         let tail: Vec<&str> = tail.lines().rev().take(30).collect();
-        eprintln!(
-            "server log (last lines, newest first):\n{}",
-            tail.join("\n")
-        );
+        eprintln!("server log (last lines, newest first):\n{}", tail.join("\n"));
     }
     drop(cluster);
     Ok(report)
@@ -452,14 +369,7 @@ fn kill_after(rng: &mut StdRng, rate: f64) -> Option<Duration> {
 }
 
 /// One client's workload until `deadline`.
-async fn work(
-    c: Arc<CliClient>,
-    url: String,
-    convs: Vec<Uuid>,
-    mut rng: StdRng,
-    deadline: Instant,
-    kill_rate: f64,
-) -> ClientLog {
+async fn work(c: Arc<CliClient>, url: String, convs: Vec<Uuid>, mut rng: StdRng, deadline: Instant, kill_rate: f64) -> ClientLog {
     let mut log = ClientLog::default();
     let mut seq = 0u64;
     let mut edits = 0u64;
@@ -472,103 +382,53 @@ async fn work(
             .sends
             .iter()
             .filter_map(|s| s.id)
-            .filter(|id| {
-                !log.changes
-                    .get(id)
-                    .is_some_and(|cs| cs.iter().any(|c| c.content.is_none()))
-            })
+            .filter(|id| !log.changes.get(id).is_some_and(|cs| cs.iter().any(|c| c.content.is_none())))
             .collect();
         let pick = (!live.is_empty()).then(|| live[rng.gen_range(0..live.len())]);
         let result = match (roll, pick) {
             (60..=79, Some(id)) => {
                 edits += 1;
-                let prefix = log
-                    .sends
-                    .iter()
-                    .find(|s| s.id == Some(id))
-                    .map(|s| prefix_of(&s.content))
-                    .unwrap_or_default();
+                let prefix = log.sends.iter().find(|s| s.id == Some(id)).map(|s| prefix_of(&s.content)).unwrap_or_default();
                 let text = format!("{prefix} edit {edits}");
-                let run = c
-                    .run(&url, &["edit", &id.to_string(), &text], OP_TIMEOUT, kill)
-                    .await;
+                let run = c.run(&url, &["edit", &id.to_string(), &text], OP_TIMEOUT, kill).await;
                 run.inspect(|r| {
-                    let confirmed =
-                        r.ok() && r.json().first().is_some_and(|v| v["edited"] == json!(true));
-                    log.changes.entry(id).or_default().push(ChangeRec {
-                        content: Some(text),
-                        confirmed,
-                    });
+                    let confirmed = r.ok() && r.json().first().is_some_and(|v| v["edited"] == json!(true));
+                    log.changes.entry(id).or_default().push(ChangeRec { content: Some(text), confirmed });
                 })
             }
             (80..=87, Some(id)) => {
-                let run = c
-                    .run(&url, &["delete", &id.to_string()], OP_TIMEOUT, kill)
-                    .await;
+                let run = c.run(&url, &["delete", &id.to_string()], OP_TIMEOUT, kill).await;
                 run.inspect(|r| {
-                    let confirmed = r.ok()
-                        && r.json()
-                            .first()
-                            .is_some_and(|v| v["deleted"] == json!(true));
-                    log.changes.entry(id).or_default().push(ChangeRec {
-                        content: None,
-                        confirmed,
-                    });
+                    let confirmed = r.ok() && r.json().first().is_some_and(|v| v["deleted"] == json!(true));
+                    log.changes.entry(id).or_default().push(ChangeRec { content: None, confirmed });
                 })
             }
             (88..=99, _) => {
                 log.reads += 1;
-                c.run(&url, &["read", &conv.to_string()], OP_TIMEOUT, kill)
-                    .await
+                c.run(&url, &["read", &conv.to_string()], OP_TIMEOUT, kill).await
             }
             _ => {
                 seq += 1;
                 // Sometimes long, so that cuts land inside request bodies.
                 let padding = "Fliesen ".repeat(rng.gen_range(0..3usize).pow(3) * 40);
                 let content = format!("{}-{seq:05} Nachricht über die Baustelle {padding}", c.name);
-                let run = c
-                    .run(
-                        &url,
-                        &["send", &conv.to_string(), &content],
-                        OP_TIMEOUT,
-                        kill,
-                    )
-                    .await;
+                let run = c.run(&url, &["send", &conv.to_string(), &content], OP_TIMEOUT, kill).await;
                 run.inspect(|r| {
                     let answer = r.json().into_iter().next();
-                    let id = answer
-                        .as_ref()
-                        .and_then(|v| v["message_id"].as_str())
-                        .and_then(|s| s.parse::<Uuid>().ok());
-                    let state = answer
-                        .as_ref()
-                        .and_then(|v| v["state"].as_str())
-                        .unwrap_or("")
-                        .to_owned();
+                    let id = answer.as_ref().and_then(|v| v["message_id"].as_str()).and_then(|s| s.parse::<Uuid>().ok());
+                    let state = answer.as_ref().and_then(|v| v["state"].as_str()).unwrap_or("").to_owned();
                     if state == "failed" {
-                        log.failures.push(format!(
-                            "{}: send {seq} failed for good: {}",
-                            c.name,
-                            r.stdout.trim()
-                        ));
+                        log.failures.push(format!("{}: send {seq} failed for good: {}", c.name, r.stdout.trim()));
                     }
                     let id = id.filter(|_| state == "sent" || state == "queued");
-                    log.sends.push(SendRec {
-                        conversation: conv,
-                        seq,
-                        content,
-                        id,
-                        state,
-                    });
+                    log.sends.push(SendRec { conversation: conv, seq, content, id, state });
                 })
             }
         };
         match result {
             Ok(r) if r.code.is_none() && kill.is_some() => log.kills += 1,
             Ok(_) => {}
-            Err(e) => log
-                .failures
-                .push(format!("{}: could not run werkfunk-cli: {e}", c.name)),
+            Err(e) => log.failures.push(format!("{}: could not run werkfunk-cli: {e}", c.name)),
         }
     }
     log
@@ -597,21 +457,10 @@ async fn sleep_and_resume(
         for _ in 0..rng.gen_range(1..4) {
             seq += 1;
             let content = format!("{}-{seq:05} offline geschrieben", c.name);
-            match c
-                .run(
-                    &nowhere,
-                    &["send", &conv.to_string(), &content],
-                    OP_TIMEOUT,
-                    None,
-                )
-                .await
-            {
+            match c.run(&nowhere, &["send", &conv.to_string(), &content], OP_TIMEOUT, None).await {
                 Ok(r) => {
                     let answer = r.json().into_iter().next();
-                    let id = answer
-                        .as_ref()
-                        .and_then(|v| v["message_id"].as_str())
-                        .and_then(|s| s.parse::<Uuid>().ok());
+                    let id = answer.as_ref().and_then(|v| v["message_id"].as_str()).and_then(|s| s.parse::<Uuid>().ok());
                     if answer.as_ref().and_then(|v| v["state"].as_str()) != Some("queued") {
                         log.failures.push(format!(
                             "sleeper: an offline send was not queued: {} {}",
@@ -619,26 +468,15 @@ async fn sleep_and_resume(
                             r.stderr.trim()
                         ));
                     }
-                    log.sends.push(SendRec {
-                        conversation: conv,
-                        seq,
-                        content,
-                        id,
-                        state: "queued".into(),
-                    });
+                    log.sends.push(SendRec { conversation: conv, seq, content, id, state: "queued".into() });
                 }
                 Err(e) => log.failures.push(format!("sleeper: {e}")),
             }
         }
-        let mut watch = match c
-            .command(&url, &["watch"])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-        {
+        let mut watch = match c.command(&url, &["watch"]).stdout(std::process::Stdio::null()).spawn() {
             Ok(w) => w,
             Err(e) => {
-                log.failures
-                    .push(format!("sleeper: watch did not start: {e}"));
+                log.failures.push(format!("sleeper: watch did not start: {e}"));
                 return log;
             }
         };
@@ -651,12 +489,8 @@ async fn sleep_and_resume(
         }
         tokio::time::sleep(Duration::from_secs(8)).await;
         procs::signal(pid, "TERM");
-        if tokio::time::timeout(Duration::from_secs(15), watch.wait())
-            .await
-            .is_err()
-        {
-            log.failures
-                .push("sleeper: watch did not end within 15 s of SIGTERM".into());
+        if tokio::time::timeout(Duration::from_secs(15), watch.wait()).await.is_err() {
+            log.failures.push("sleeper: watch did not end within 15 s of SIGTERM".into());
             let _ = watch.start_kill();
             let _ = watch.wait().await;
         }
@@ -701,11 +535,7 @@ async fn check(
     let known: HashMap<Uuid, (String, u64)> = logs
         .iter()
         .zip(clients)
-        .flat_map(|(log, (c, _))| {
-            log.sends
-                .iter()
-                .filter_map(|s| Some((s.id?, (c.name.clone(), s.seq))))
-        })
+        .flat_map(|(log, (c, _))| log.sends.iter().filter_map(|s| Some((s.id?, (c.name.clone(), s.seq)))))
         .collect();
     let mut db = sqlx::PgConnection::connect(db_url).await?;
     let raw: Vec<(Uuid, Uuid, Uuid, String, bool, String)> = sqlx::query_as(
@@ -719,48 +549,29 @@ async fn check(
         .into_iter()
         .map(|(id, conversation, sender, content, deleted, created_at)| {
             let key = parse_prefix(&content).or_else(|| known.get(&id).cloned());
-            Row {
-                id,
-                conversation,
-                sender,
-                content,
-                deleted,
-                created_at,
-                key,
-            }
+            Row { id, conversation, sender, content, deleted, created_at, key }
         })
         .collect();
     report.messages_on_server = rows.len() as u64;
     let by_id: HashMap<Uuid, &Row> = rows.iter().map(|r| (r.id, r)).collect();
-    let name_of: HashMap<Uuid, &str> = clients
-        .iter()
-        .map(|(c, id)| (*id, c.name.as_str()))
-        .collect();
+    let name_of: HashMap<Uuid, &str> = clients.iter().map(|(c, id)| (*id, c.name.as_str())).collect();
 
     // Exactly once: one row per (client, seq).
     let mut seen: HashMap<(String, u64), Vec<Uuid>> = HashMap::new();
     for r in &rows {
         match &r.key {
             Some(key) => seen.entry(key.clone()).or_default().push(r.id),
-            None => report.failures.push(format!(
-                "message {} has content no client wrote: {:?}",
-                r.id, r.content
-            )),
+            None => report.failures.push(format!("message {} has content no client wrote: {:?}", r.id, r.content)),
         }
         let claimed = r.key.as_ref().map(|(n, _)| n.clone());
         if claimed.as_deref() != name_of.get(&r.sender).copied() {
-            report.failures.push(format!(
-                "message {} says it is from {claimed:?} but its sender is {}",
-                r.id, r.sender
-            ));
+            report.failures.push(format!("message {} says it is from {claimed:?} but its sender is {}", r.id, r.sender));
         }
     }
     for (key, ids) in &seen {
         if ids.len() > 1 {
             report.duplicated += ids.len() as u64 - 1;
-            report
-                .failures
-                .push(format!("{key:?} stored {} times: {ids:?}", ids.len()));
+            report.failures.push(format!("{key:?} stored {} times: {ids:?}", ids.len()));
         }
     }
 
@@ -772,21 +583,22 @@ async fn check(
             };
             report.sent_confirmed += 1;
             // Deleting a message that is still queued means it is never sent.
-            let deleted_while_queued = s.state == "queued"
-                && log
-                    .changes
-                    .get(&id)
-                    .is_some_and(|cs| cs.iter().any(|c| c.content.is_none()));
+            let deleted_while_queued =
+                s.state == "queued" && log.changes.get(&id).is_some_and(|cs| cs.iter().any(|c| c.content.is_none()));
             match by_id.get(&id) {
                 None if deleted_while_queued => {}
                 None => {
                     report.lost += 1;
-                    report.failures.push(format!("{}: message {} ({}) was confirmed ({}) but is not on the server; its edits/deletes: {:?}", c.name, s.seq, id, s.state, log.changes.get(&id)));
+                    report.failures.push(format!(
+                        "{}: message {} ({}) was confirmed ({}) but is not on the server; its edits/deletes: {:?}",
+                        c.name,
+                        s.seq,
+                        id,
+                        s.state,
+                        log.changes.get(&id)
+                    ));
                 }
-                Some(r)
-                    if r.conversation != s.conversation
-                        || (!r.deleted && prefix_of(&r.content) != prefix_of(&s.content)) =>
-                {
+                Some(r) if r.conversation != s.conversation || (!r.deleted && prefix_of(&r.content) != prefix_of(&s.content)) => {
                     report.failures.push(format!(
                         "{}: message {id} is in {} as {:?}, expected {} {:?}",
                         c.name, r.conversation, r.content, s.conversation, s.content
@@ -800,12 +612,7 @@ async fn check(
             report.edits += changes.iter().filter(|c| c.content.is_some()).count() as u64;
             report.deletes += changes.iter().filter(|c| c.content.is_none()).count() as u64;
             let Some(row) = by_id.get(id) else { continue };
-            let original = log
-                .sends
-                .iter()
-                .find(|s| s.id == Some(*id))
-                .map(|s| s.content.clone())
-                .unwrap_or_default();
+            let original = log.sends.iter().find(|s| s.id == Some(*id)).map(|s| s.content.clone()).unwrap_or_default();
             let edits: Vec<&ChangeRec> = changes.iter().filter(|c| c.content.is_some()).collect();
             let last_confirmed = edits.iter().rposition(|e| e.confirmed);
             let mut allowed: Vec<String> = Vec::new();
@@ -819,18 +626,12 @@ async fn check(
             // A deleted message's text is cleared by the server (migration 0008).
             if !row.deleted && !allowed.contains(&row.content) {
                 report.edits_wrong += 1;
-                report.failures.push(format!(
-                    "{}: message {id} reads {:?}; expected one of {allowed:?}",
-                    c.name, row.content
-                ));
+                report.failures.push(format!("{}: message {id} reads {:?}; expected one of {allowed:?}", c.name, row.content));
             }
             let delete_confirmed = changes.iter().any(|c| c.content.is_none() && c.confirmed);
             if delete_confirmed && !row.deleted {
                 report.deletes_wrong += 1;
-                report.failures.push(format!(
-                    "{}: message {id} was deleted (confirmed) but is not",
-                    c.name
-                ));
+                report.failures.push(format!("{}: message {id} was deleted (confirmed) but is not", c.name));
             }
         }
         report.reads += log.reads;
@@ -838,22 +639,11 @@ async fn check(
     // Messages deleted that nobody deleted.
     let deleted_by_someone: std::collections::HashSet<Uuid> = logs
         .iter()
-        .flat_map(|l| {
-            l.changes
-                .iter()
-                .filter(|(_, cs)| cs.iter().any(|c| c.content.is_none()))
-                .map(|(id, _)| *id)
-        })
+        .flat_map(|l| l.changes.iter().filter(|(_, cs)| cs.iter().any(|c| c.content.is_none())).map(|(id, _)| *id))
         .collect();
-    for r in rows
-        .iter()
-        .filter(|r| r.deleted && !deleted_by_someone.contains(&r.id))
-    {
+    for r in rows.iter().filter(|r| r.deleted && !deleted_by_someone.contains(&r.id)) {
         report.deletes_wrong += 1;
-        report.failures.push(format!(
-            "message {} is deleted, but no one deleted it",
-            r.id
-        ));
+        report.failures.push(format!("message {} is deleted, but no one deleted it", r.id));
     }
 
     // Each sender's order, per conversation, by (created_at, id).
@@ -877,58 +667,30 @@ async fn check(
 
     // Every cache equals what the server shows that user.
     for (i, (c, _)) in clients.iter().enumerate() {
-        let mine: Vec<Uuid> = if i < 2 {
-            vec![group, direct]
-        } else {
-            vec![group]
-        };
+        let mine: Vec<Uuid> = if i < 2 { vec![group, direct] } else { vec![group] };
         for conv in [group, direct] {
             let expected: BTreeMap<Uuid, (String, bool)> = if mine.contains(&conv) {
-                rows.iter()
-                    .filter(|r| r.conversation == conv)
-                    .map(|r| (r.id, (r.content.clone(), r.deleted)))
-                    .collect()
+                rows.iter().filter(|r| r.conversation == conv).map(|r| (r.id, (r.content.clone(), r.deleted))).collect()
             } else {
                 BTreeMap::new()
             };
-            let h = c
-                .run(
-                    url,
-                    &["history", &conv.to_string(), "--limit", "1000000"],
-                    OP_TIMEOUT,
-                    None,
-                )
-                .await?;
+            let h = c.run(url, &["history", &conv.to_string(), "--limit", "1000000"], OP_TIMEOUT, None).await?;
             let cached: BTreeMap<Uuid, (String, bool)> = h
                 .json()
                 .iter()
                 .filter_map(|m| {
                     let id = m["id"].as_str()?.parse().ok()?;
-                    Some((
-                        id,
-                        (
-                            m["content"].as_str().unwrap_or("").to_owned(),
-                            m["deleted"].as_bool().unwrap_or(false),
-                        ),
-                    ))
+                    Some((id, (m["content"].as_str().unwrap_or("").to_owned(), m["deleted"].as_bool().unwrap_or(false))))
                 })
                 .collect();
             let same = expected.len() == cached.len()
                 && expected.iter().all(|(id, (content, deleted))| {
-                    cached
-                        .get(id)
-                        .is_some_and(|(cc, cd)| cd == deleted && (*deleted || cc == content))
+                    cached.get(id).is_some_and(|(cc, cd)| cd == deleted && (*deleted || cc == content))
                 });
             if !same {
                 report.caches_diverged += 1;
-                let missing: Vec<&Uuid> = expected
-                    .keys()
-                    .filter(|k| !cached.contains_key(k))
-                    .collect();
-                let extra: Vec<&Uuid> = cached
-                    .keys()
-                    .filter(|k| !expected.contains_key(k))
-                    .collect();
+                let missing: Vec<&Uuid> = expected.keys().filter(|k| !cached.contains_key(k)).collect();
+                let extra: Vec<&Uuid> = cached.keys().filter(|k| !expected.contains_key(k)).collect();
                 let differ: Vec<String> = expected
                     .iter()
                     .filter(|(id, e)| cached.get(id).is_some_and(|c| c != *e))
@@ -945,26 +707,17 @@ async fn check(
         }
         // Reading clears the unread count.
         for conv in &mine {
-            c.run(url, &["read", &conv.to_string()], OP_TIMEOUT, None)
-                .await?;
+            c.run(url, &["read", &conv.to_string()], OP_TIMEOUT, None).await?;
         }
         let list = c.run(url, &["conversations"], OP_TIMEOUT, None).await?;
         for conv in list.json() {
-            let id = conv["conversation_id"]
-                .as_str()
-                .and_then(|s| s.parse::<Uuid>().ok());
+            let id = conv["conversation_id"].as_str().and_then(|s| s.parse::<Uuid>().ok());
             if id.is_some_and(|id| !mine.contains(&id)) {
-                report.failures.push(format!(
-                    "{}: lists conversation {id:?} it is not a member of",
-                    c.name
-                ));
+                report.failures.push(format!("{}: lists conversation {id:?} it is not a member of", c.name));
             }
             if conv["unread_count"].as_i64().unwrap_or(0) != 0 {
                 report.unread_left += 1;
-                report.failures.push(format!(
-                    "{}: {} still unread after reading: {conv}",
-                    c.name, conv["conversation_id"]
-                ));
+                report.failures.push(format!("{}: {} still unread after reading: {conv}", c.name, conv["conversation_id"]));
             }
         }
     }

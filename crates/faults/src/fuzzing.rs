@@ -25,19 +25,11 @@ use werkfunk_server::rest::schema::{Column, ForeignKey, Relation, Schema};
 use werkfunk_server::rest::sql::Builder;
 
 fn col(name: &str, sql_type: &str) -> Column {
-    Column {
-        name: name.to_owned(),
-        sql_type: sql_type.to_owned(),
-    }
+    Column { name: name.to_owned(), sql_type: sql_type.to_owned() }
 }
 
 fn relation(name: &str, columns: Vec<Column>) -> Relation {
-    Relation {
-        name: name.to_owned(),
-        columns,
-        primary_key: vec!["id".to_owned()],
-        writable: true,
-    }
+    Relation { name: name.to_owned(), columns, primary_key: vec!["id".to_owned()], writable: true }
 }
 
 fn fk(name: &str, table: &str, column: &str, foreign_table: &str) -> ForeignKey {
@@ -74,71 +66,26 @@ pub fn schema() -> Schema {
     );
     relations.insert(
         "profiles".to_owned(),
-        relation(
-            "profiles",
-            vec![
-                col("id", "uuid"),
-                col("full_name", "text"),
-                col("avatar_url", "text"),
-                col("role", "text"),
-            ],
-        ),
+        relation("profiles", vec![col("id", "uuid"), col("full_name", "text"), col("avatar_url", "text"), col("role", "text")]),
     );
     relations.insert(
         "conversations".to_owned(),
-        relation(
-            "conversations",
-            vec![
-                col("id", "uuid"),
-                col("type", "text"),
-                col("title", "text"),
-                col("updated_at", ts),
-            ],
-        ),
+        relation("conversations", vec![col("id", "uuid"), col("type", "text"), col("title", "text"), col("updated_at", ts)]),
     );
     relations.insert(
         "conversation_members".to_owned(),
         relation(
             "conversation_members",
-            vec![
-                col("id", "uuid"),
-                col("conversation_id", "uuid"),
-                col("user_id", "uuid"),
-                col("last_read_at", ts),
-            ],
+            vec![col("id", "uuid"), col("conversation_id", "uuid"), col("user_id", "uuid"), col("last_read_at", ts)],
         ),
     );
     let foreign_keys = vec![
-        fk(
-            "messages_sender_id_fkey",
-            "messages",
-            "sender_id",
-            "profiles",
-        ),
-        fk(
-            "messages_conversation_id_fkey",
-            "messages",
-            "conversation_id",
-            "conversations",
-        ),
-        fk(
-            "conversation_members_conversation_id_fkey",
-            "conversation_members",
-            "conversation_id",
-            "conversations",
-        ),
-        fk(
-            "conversation_members_user_id_fkey",
-            "conversation_members",
-            "user_id",
-            "profiles",
-        ),
+        fk("messages_sender_id_fkey", "messages", "sender_id", "profiles"),
+        fk("messages_conversation_id_fkey", "messages", "conversation_id", "conversations"),
+        fk("conversation_members_conversation_id_fkey", "conversation_members", "conversation_id", "conversations"),
+        fk("conversation_members_user_id_fkey", "conversation_members", "user_id", "profiles"),
     ];
-    Schema {
-        relations,
-        foreign_keys,
-        functions: BTreeMap::new(),
-    }
+    Schema { relations, foreign_keys, functions: BTreeMap::new() }
 }
 
 /// Every alias a select list names (they reach SQL as quoted identifiers).
@@ -162,10 +109,7 @@ fn labels(items: &[SelectItem], out: &mut Vec<String>) {
 /// the literal `'[]'`, and quoted identifiers that are schema names or the query's labels.
 fn assert_only_binds(sql: &str, binds: usize, schema: &Schema, allowed_labels: &[String]) {
     let known = |ident: &str| {
-        schema
-            .relations
-            .values()
-            .any(|r| r.name == ident || r.columns.iter().any(|c| c.name == ident))
+        schema.relations.values().any(|r| r.name == ident || r.columns.iter().any(|c| c.name == ident))
             || allowed_labels.iter().any(|l| l == ident)
     };
     let chars: Vec<char> = sql.chars().collect();
@@ -188,10 +132,7 @@ fn assert_only_binds(sql: &str, binds: usize, schema: &Schema, allowed_labels: &
                     ident.push(chars[i]);
                     i += 1;
                 }
-                assert!(
-                    known(&ident),
-                    "quoted identifier {ident:?} is neither a schema name nor a label, in {sql:?}"
-                );
+                assert!(known(&ident), "quoted identifier {ident:?} is neither a schema name nor a label, in {sql:?}");
                 i += 1;
             }
             '\'' => {
@@ -200,17 +141,9 @@ fn assert_only_binds(sql: &str, binds: usize, schema: &Schema, allowed_labels: &
                 i += 4;
             }
             '$' => {
-                let digits: String = chars[i + 1..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_digit())
-                    .collect();
-                let n: usize = digits
-                    .parse()
-                    .unwrap_or_else(|_| panic!("`$` without a number in {sql:?}"));
-                assert!(
-                    n >= 1 && n <= binds,
-                    "placeholder ${n} with {binds} binds in {sql:?}"
-                );
+                let digits: String = chars[i + 1..].iter().take_while(|c| c.is_ascii_digit()).collect();
+                let n: usize = digits.parse().unwrap_or_else(|_| panic!("`$` without a number in {sql:?}"));
+                assert!(n >= 1 && n <= binds, "placeholder ${n} with {binds} binds in {sql:?}");
                 i += 1 + digits.len();
             }
             c => {
@@ -262,8 +195,7 @@ pub fn phoenix_frames(data: &[u8]) {
     };
     for vsn in [Vsn::V1, Vsn::V2] {
         if let Ok(frame) = Frame::decode_text(vsn, text) {
-            let again =
-                Frame::decode_text(vsn, &frame.encode_text(vsn)).expect("an encoded frame decodes");
+            let again = Frame::decode_text(vsn, &frame.encode_text(vsn)).expect("an encoded frame decodes");
             assert_eq!(again, frame, "round trip of {text:?}");
         }
     }
@@ -280,9 +212,7 @@ pub fn jwt_verify(data: &[u8]) {
     if let Ok(v) = keys.verify(&text, now) {
         // Accepted as is: it must really be ours.
         assert!(
-            Keys::new("another secret of the same kind, 0123456789")
-                .verify(&text, now)
-                .is_err(),
+            Keys::new("another secret of the same kind, 0123456789").verify(&text, now).is_err(),
             "{text:?} verifies under any secret"
         );
         assert!(v.claims.exp > now);
@@ -297,27 +227,14 @@ pub fn jwt_verify(data: &[u8]) {
     let token = keys.sign(&claims);
     if let Ok(v) = keys.verify(&token, now) {
         let role = claims.get("role").and_then(Value::as_str);
-        assert!(
-            matches!(role, Some("anon" | "authenticated" | "service_role")),
-            "role {role:?} accepted"
-        );
+        assert!(matches!(role, Some("anon" | "authenticated" | "service_role")), "role {role:?} accepted");
         assert_eq!(Some(v.role.as_str()), role);
-        assert!(
-            claims
-                .get("exp")
-                .and_then(Value::as_i64)
-                .is_some_and(|e| e > now),
-            "exp not checked: {claims}"
-        );
+        assert!(claims.get("exp").and_then(Value::as_i64).is_some_and(|e| e > now), "exp not checked: {claims}");
         if v.role == DbRole::Authenticated {
             assert!(v.claims.sub.is_some(), "authenticated without sub");
         }
         // The same claims under `alg: none` or another algorithm are refused.
-        let forged = token.replacen(
-            token.split('.').next().unwrap_or(""),
-            "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0",
-            1,
-        );
+        let forged = token.replacen(token.split('.').next().unwrap_or(""), "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0", 1);
         assert!(keys.verify(&forged, now).is_err(), "alg none accepted");
     }
 }
@@ -337,12 +254,7 @@ pub fn engine_realtime(data: &[u8]) {
     let old = data.get("old_record").cloned().unwrap_or(Value::Null);
     let _ = werkfunk_core::sync::change_from(&s("table"), &s("type"), &record, &old);
     // Also the payload itself as a record of every table the engine applies.
-    for table in [
-        "messages",
-        "conversations",
-        "conversation_members",
-        "notifications",
-    ] {
+    for table in ["messages", "conversations", "conversation_members", "notifications"] {
         for kind in ["INSERT", "UPDATE", "DELETE"] {
             let _ = werkfunk_core::sync::change_from(table, kind, &frame.payload, &frame.payload);
         }
@@ -356,24 +268,20 @@ mod tests {
     #[test]
     fn the_sql_check_accepts_built_sql_and_catches_values_in_the_text() {
         let schema = schema();
-        let q = Query::parse("select=id,label:content,sender:sender_id(full_name)&content=eq.x'y&order=created_at.desc", &[]).unwrap();
+        let q = Query::parse("select=id,label:content,sender:sender_id(full_name)&content=eq.x'y&order=created_at.desc", &[])
+            .unwrap();
         let relation = &schema.relations["messages"];
         let mut b = Builder::new(&schema);
         let a = b.alias();
         let list = b.select_list(relation, q.select.as_deref(), &a).unwrap();
-        let filter = b
-            .where_clause(relation, &q.conditions, &a, Vec::new())
-            .unwrap();
+        let filter = b.where_clause(relation, &q.conditions, &a, Vec::new()).unwrap();
         let sql = format!("select {list} from public.\"messages\" as {a}{filter}");
         let mut allowed = Vec::new();
         labels(q.select.as_deref().unwrap(), &mut allowed);
         assert_only_binds(&sql, b.binds.len(), &schema, &allowed);
-        let leaked = std::panic::catch_unwind(|| {
-            assert_only_binds("select 1 where x = 'y'", 0, &schema, &[])
-        });
+        let leaked = std::panic::catch_unwind(|| assert_only_binds("select 1 where x = 'y'", 0, &schema, &[]));
         assert!(leaked.is_err());
-        let unknown =
-            std::panic::catch_unwind(|| assert_only_binds("select \"secret\"", 0, &schema, &[]));
+        let unknown = std::panic::catch_unwind(|| assert_only_binds("select \"secret\"", 0, &schema, &[]));
         assert!(unknown.is_err());
         rest_query(b"select=*,sender:sender_id(full_name,avatar_url)&or=(content.eq.a,id.eq.b)");
     }

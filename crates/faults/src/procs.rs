@@ -31,42 +31,20 @@ pub fn binaries() -> Result<Binaries> {
     BINS.get_or_init(|| {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         // <target>/<profile>/deps/<test binary>
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .ok_or("no target folder")?
-            .to_path_buf();
+        let profile_dir = exe.parent().and_then(Path::parent).ok_or("no target folder")?.to_path_buf();
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let target_dir = profile_dir.parent().ok_or("no target folder")?;
         let mut build = std::process::Command::new(cargo);
-        build
-            .args([
-                "build",
-                "-p",
-                "werkfunk-server",
-                "-p",
-                "werkfunk-cli",
-                "--bins",
-            ])
-            .arg("--target-dir")
-            .arg(target_dir);
+        build.args(["build", "-p", "werkfunk-server", "-p", "werkfunk-cli", "--bins"]).arg("--target-dir").arg(target_dir);
         if release {
             build.arg("--release");
         }
-        let status = build
-            .stdout(Stdio::null())
-            .status()
-            .map_err(|e| format!("cargo build: {e}"))?;
+        let status = build.stdout(Stdio::null()).status().map_err(|e| format!("cargo build: {e}"))?;
         if !status.success() {
-            return Err(format!(
-                "cargo build of the server and the CLI failed ({status})"
-            ));
+            return Err(format!("cargo build of the server and the CLI failed ({status})"));
         }
-        Ok(Binaries {
-            server: profile_dir.join("werkfunk-server"),
-            cli: profile_dir.join("werkfunk-cli"),
-        })
+        Ok(Binaries { server: profile_dir.join("werkfunk-server"), cli: profile_dir.join("werkfunk-cli") })
     })
     .clone()
     .map_err(Error::Setup)
@@ -74,9 +52,7 @@ pub fn binaries() -> Result<Binaries> {
 
 /// A free loopback port.
 pub fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// The server binary on one port over one database.
@@ -96,13 +72,7 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Starts the server (it migrates the database) and waits for `/health`.
-    pub async fn start(
-        bin: &Path,
-        database_url: &str,
-        secret: &str,
-        jwt_exp: u64,
-        log: PathBuf,
-    ) -> Result<ServerProcess> {
+    pub async fn start(bin: &Path, database_url: &str, secret: &str, jwt_exp: u64, log: PathBuf) -> Result<ServerProcess> {
         let mut s = ServerProcess {
             bin: bin.to_owned(),
             port: free_port()?,
@@ -158,10 +128,7 @@ impl ServerProcess {
     }
 
     async fn spawn_once(&mut self) -> Result<()> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)?;
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
         let child = Command::new(&self.bin)
             .env("DATABASE_URL", &self.database_url)
             .env("WERKFUNK_JWT_SECRET", &self.secret)
@@ -180,16 +147,11 @@ impl ServerProcess {
 
     /// Waits (bounded) until `/health` answers 200.
     pub async fn wait_healthy(&mut self) -> Result<()> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()?;
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
         for _ in 0..300 {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
-                    return Err(Error::Setup(format!(
-                        "werkfunk-server exited at start ({status}); see {}",
-                        self.log.display()
-                    )));
+                    return Err(Error::Setup(format!("werkfunk-server exited at start ({status}); see {}", self.log.display())));
                 }
             }
             if let Ok(r) = http.get(format!("{}/health", self.url())).send().await {
@@ -199,10 +161,7 @@ impl ServerProcess {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        Err(Error::Setup(format!(
-            "werkfunk-server did not become healthy in 60 s; see {}",
-            self.log.display()
-        )))
+        Err(Error::Setup(format!("werkfunk-server did not become healthy in 60 s; see {}", self.log.display())))
     }
 
     /// SIGKILL, no draining.
@@ -226,10 +185,7 @@ impl ServerProcess {
             if let Some(pid) = child.id() {
                 signal(pid, "TERM");
             }
-            if tokio::time::timeout(Duration::from_secs(15), child.wait())
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout(Duration::from_secs(15), child.wait()).await.is_err() {
                 let _ = child.start_kill();
                 let _ = child.wait().await;
             }
@@ -254,11 +210,7 @@ pub fn restart_postgres(cluster: &Cluster) -> Result<()> {
     let bin = postgres_bin()?;
     let data = cluster.dir().join("data");
     let log = cluster.dir().join("postgres.log");
-    let as_root = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.trim_ascii() == b"0")
-        .unwrap_or(false);
+    let as_root = std::process::Command::new("id").arg("-u").output().map(|o| o.stdout.trim_ascii() == b"0").unwrap_or(false);
     let pg_ctl = bin.join("pg_ctl");
     let mut cmd = if as_root {
         let mut c = std::process::Command::new("runuser");
@@ -276,10 +228,7 @@ pub fn restart_postgres(cluster: &Cluster) -> Result<()> {
         .stdin(Stdio::null())
         .output()?;
     if !out.status.success() {
-        return Err(Error::Setup(format!(
-            "pg_ctl restart failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )));
+        return Err(Error::Setup(format!("pg_ctl restart failed: {}", String::from_utf8_lossy(&out.stderr))));
     }
     Ok(())
 }
@@ -304,10 +253,7 @@ pub struct Run {
 impl Run {
     /// The stdout lines that parse as JSON objects.
     pub fn json(&self) -> Vec<Value> {
-        self.stdout
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        self.stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
     }
 
     pub fn ok(&self) -> bool {
@@ -317,12 +263,7 @@ impl Run {
 
 impl CliClient {
     pub fn new(name: &str, bin: &Path, anon_key: &str) -> Result<CliClient> {
-        Ok(CliClient {
-            name: name.to_owned(),
-            bin: bin.to_owned(),
-            dir: tempfile::tempdir()?,
-            anon_key: anon_key.to_owned(),
-        })
+        Ok(CliClient { name: name.to_owned(), bin: bin.to_owned(), dir: tempfile::tempdir()?, anon_key: anon_key.to_owned() })
     }
 
     pub fn profile(&self) -> &Path {
@@ -349,13 +290,7 @@ impl CliClient {
 
     /// Runs to the end, or kills the process after `kill_after` (kill -9 mid-command) or
     /// `timeout`.
-    pub async fn run(
-        &self,
-        url: &str,
-        args: &[&str],
-        timeout: Duration,
-        kill_after: Option<Duration>,
-    ) -> Result<Run> {
+    pub async fn run(&self, url: &str, args: &[&str], timeout: Duration, kill_after: Option<Duration>) -> Result<Run> {
         let child = self.command(url, args).spawn()?;
         let limit = kill_after.unwrap_or(timeout).min(timeout);
         let wait = child.wait_with_output();
@@ -369,11 +304,7 @@ impl CliClient {
                 })
             }
             // Dropping the future drops the child: kill_on_drop sends SIGKILL.
-            Err(_) => Ok(Run {
-                code: None,
-                stdout: String::new(),
-                stderr: format!("killed after {limit:?}"),
-            }),
+            Err(_) => Ok(Run { code: None, stdout: String::new(), stderr: format!("killed after {limit:?}") }),
         }
     }
 }

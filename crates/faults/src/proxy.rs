@@ -124,11 +124,7 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Listens on a free loopback port and forwards to `upstream`; `rate` (0.0–1.0) is the
     /// share of connections that get a fault.
-    pub async fn start(
-        upstream: SocketAddr,
-        rng: StdRng,
-        rate: f64,
-    ) -> std::io::Result<FaultProxy> {
+    pub async fn start(upstream: SocketAddr, rng: StdRng, rate: f64) -> std::io::Result<FaultProxy> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
@@ -141,11 +137,7 @@ impl FaultProxy {
             stats: Stats::default(),
         });
         let accept = tokio::spawn(accept_loop(listener, shared.clone()));
-        Ok(FaultProxy {
-            addr,
-            shared,
-            accept,
-        })
+        Ok(FaultProxy { addr, shared, accept })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -222,17 +214,9 @@ fn draw(shared: &Shared) -> Fault {
     // Always draw the same number of values, so that the rate does not shift the plan.
     let roll = rng.gen_range(0..1000u64);
     let kind = rng.gen_range(0..4u8);
-    let dir = if rng.gen_bool(0.5) {
-        Direction::Up
-    } else {
-        Direction::Down
-    };
+    let dir = if rng.gen_bool(0.5) { Direction::Up } else { Direction::Down };
     // Mostly early offsets (headers, first frames), sometimes deep into a body.
-    let after = if rng.gen_bool(0.7) {
-        rng.gen_range(0..600)
-    } else {
-        rng.gen_range(600..20_000)
-    };
+    let after = if rng.gen_bool(0.7) { rng.gen_range(0..600) } else { rng.gen_range(600..20_000) };
     let pause = Duration::from_millis(rng.gen_range(200..6_000));
     let chunk = rng.gen_range(1..64usize);
     let delay = Duration::from_millis(rng.gen_range(1..15));
@@ -300,12 +284,7 @@ async fn serve(client: TcpStream, shared: Arc<Shared>, fault: Fault) {
     // Dropping the halves closes both sockets (RST where linger is 0).
 }
 
-async fn pump(
-    mut from: OwnedReadHalf,
-    mut to: OwnedWriteHalf,
-    fault: Fault,
-    dir: Direction,
-) -> End {
+async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, fault: Fault, dir: Direction) -> End {
     let mut buf = vec![0u8; 16 * 1024];
     let mut sent: u64 = 0;
     let mut stalled = false;
@@ -320,18 +299,12 @@ async fn pump(
         };
         let mut data = &buf[..n];
         match fault {
-            Fault::Cut { dir: d, after } | Fault::Reset { dir: d, after }
-                if d == dir && sent + data.len() as u64 >= after =>
-            {
+            Fault::Cut { dir: d, after } | Fault::Reset { dir: d, after } if d == dir && sent + data.len() as u64 >= after => {
                 let keep = (after - sent) as usize;
                 let _ = to.write_all(&data[..keep]).await;
                 return End::Kill;
             }
-            Fault::Stall {
-                dir: d,
-                after,
-                pause,
-            } if d == dir && !stalled && sent + data.len() as u64 >= after => {
+            Fault::Stall { dir: d, after, pause } if d == dir && !stalled && sent + data.len() as u64 >= after => {
                 stalled = true;
                 let keep = (after - sent) as usize;
                 if to.write_all(&data[..keep]).await.is_err() {

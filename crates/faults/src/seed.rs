@@ -13,10 +13,8 @@ pub const SEED_ENV: &str = "WERKFUNK_FAULTS_SEED";
 
 /// The seed of this run: `WERKFUNK_FAULTS_SEED`, else a fresh one. Printed to stderr either way.
 pub fn run_seed(what: &str) -> u64 {
-    let seed = std::env::var(SEED_ENV)
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .unwrap_or_else(|| rand::thread_rng().next_u64());
+    let seed =
+        std::env::var(SEED_ENV).ok().and_then(|s| s.trim().parse::<u64>().ok()).unwrap_or_else(|| rand::thread_rng().next_u64());
     eprintln!("{what}: seed {seed} (replay with {SEED_ENV}={seed})");
     seed
 }

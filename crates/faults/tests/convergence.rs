@@ -11,22 +11,13 @@ use werkfunk_faults::convergence::{self, Settings};
 async fn clients_converge_under_faults() {
     let settings = Settings::from_env(60);
     let seed = settings.seed;
-    let report = convergence::run(settings)
-        .await
-        .expect("the run could be set up");
+    let report = convergence::run(settings).await.expect("the run could be set up");
     let summary = report.to_json();
     println!("{summary:#}");
     if let Ok(path) = std::env::var("WERKFUNK_FAULTS_REPORT") {
         std::fs::write(&path, format!("{summary:#}\n")).expect("write the report");
     }
     assert!(report.sent_confirmed > 0, "nothing was sent (seed {seed})");
-    assert!(
-        report.faults.total() > 0,
-        "no fault was injected (seed {seed})"
-    );
-    assert!(
-        report.is_clean(),
-        "broken promises (replay with WERKFUNK_FAULTS_SEED={seed}):\n{}",
-        report.failures.join("\n")
-    );
+    assert!(report.faults.total() > 0, "no fault was injected (seed {seed})");
+    assert!(report.is_clean(), "broken promises (replay with WERKFUNK_FAULTS_SEED={seed}):\n{}", report.failures.join("\n"));
 }

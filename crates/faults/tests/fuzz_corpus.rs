@@ -9,18 +9,11 @@ use werkfunk_faults::fuzzing;
 fn replay(target: &str, check: fn(&[u8])) -> usize {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
     let mut n = 0;
-    for dir in [
-        root.join("corpus").join(target),
-        root.join("regressions").join(target),
-    ] {
+    for dir in [root.join("corpus").join(target), root.join("regressions").join(target)] {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
-        let mut files: Vec<_> = entries
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.is_file())
-            .collect();
+        let mut files: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_file()).collect();
         files.sort();
         for f in files {
             let data = std::fs::read(&f).expect("read a corpus file");
@@ -34,10 +27,7 @@ fn replay(target: &str, check: fn(&[u8])) -> usize {
 
 #[test]
 fn rest_query_corpus() {
-    assert!(
-        replay("rest_query", fuzzing::rest_query) > 0,
-        "the rest_query corpus is committed"
-    );
+    assert!(replay("rest_query", fuzzing::rest_query) > 0, "the rest_query corpus is committed");
 }
 
 #[test]

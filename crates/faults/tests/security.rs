@@ -33,25 +33,14 @@ const MARK: &str = "HOSTILE-7f3a";
 
 /// A signed token with any header (for `alg` games).
 fn token_with_header(header: Value, claims: Value, secret: &[u8]) -> String {
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
+    let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("hmac");
     mac.update(input.as_bytes());
-    format!(
-        "{input}.{}",
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-    )
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
 }
 
 fn unsigned(claims: Value) -> String {
-    format!(
-        "{}.{}.",
-        URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    )
+    format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#), URL_SAFE_NO_PAD.encode(claims.to_string()))
 }
 
 fn user_claims(user: Uuid, exp: i64) -> Value {
@@ -91,23 +80,11 @@ async fn world() -> World {
         .send()
         .await
         .unwrap();
-    assert!(
-        resp.status().is_success(),
-        "seed message: {}",
-        resp.status()
-    );
+    assert!(resp.status().is_success(), "seed message: {}", resp.status());
     // A user deleted on the server whose token is still signed correctly.
-    sqlx::query("delete from auth.users where id = $1")
-        .bind(gone.id)
-        .execute(server.db.pool())
-        .await
-        .expect("delete user");
+    sqlx::query("delete from auth.users where id = $1").bind(gone.id).execute(server.db.pool()).await.expect("delete user");
     // A user whose every session was signed out.
-    let resp = server
-        .request(Method::POST, "/auth/v1/logout", Some(&left))
-        .send()
-        .await
-        .unwrap();
+    let resp = server.request(Method::POST, "/auth/v1/logout", Some(&left)).send().await.unwrap();
     assert!(resp.status().is_success(), "logout: {}", resp.status());
 
     let now = jwt::now();
@@ -117,18 +94,8 @@ async fn world() -> World {
     let keys = server.keys();
     let as_alice = |claims: Value| keys.sign(&claims);
     let creds = vec![
-        Cred {
-            name: "no key",
-            apikey: None,
-            bearer: None,
-            valid: false,
-        },
-        Cred {
-            name: "forged key",
-            apikey: Some(forged.api_key(DbRole::ServiceRole, now)),
-            bearer: None,
-            valid: false,
-        },
+        Cred { name: "no key", apikey: None, bearer: None, valid: false },
+        Cred { name: "forged key", apikey: Some(forged.api_key(DbRole::ServiceRole, now)), bearer: None, valid: false },
         Cred {
             name: "forged user token",
             apikey: Some(anon.clone()),
@@ -150,20 +117,12 @@ async fn world() -> World {
         Cred {
             name: "HS/RS confusion (RS256 header, HMAC body)",
             apikey: Some(anon.clone()),
-            bearer: Some(token_with_header(
-                json!({"alg": "RS256", "typ": "JWT"}),
-                user_claims(alice.id, now + 600),
-                secret,
-            )),
+            bearer: Some(token_with_header(json!({"alg": "RS256", "typ": "JWT"}), user_claims(alice.id, now + 600), secret)),
             valid: false,
         },
         Cred {
             name: "HS512 header over HS256",
-            apikey: Some(token_with_header(
-                json!({"alg": "HS512"}),
-                json!({"role": "service_role", "exp": now + 600}),
-                secret,
-            )),
+            apikey: Some(token_with_header(json!({"alg": "HS512"}), json!({"role": "service_role", "exp": now + 600}), secret)),
             bearer: None,
             valid: false,
         },
@@ -182,9 +141,7 @@ async fn world() -> World {
         Cred {
             name: "role postgres",
             apikey: Some(anon.clone()),
-            bearer: Some(as_alice(
-                json!({"sub": alice.id, "role": "postgres", "exp": now + 600}),
-            )),
+            bearer: Some(as_alice(json!({"sub": alice.id, "role": "postgres", "exp": now + 600}))),
             valid: false,
         },
         Cred {
@@ -196,9 +153,7 @@ async fn world() -> World {
         Cred {
             name: "role with trailing space",
             apikey: Some(anon.clone()),
-            bearer: Some(as_alice(
-                json!({"sub": alice.id, "role": "service_role ", "exp": now + 600}),
-            )),
+            bearer: Some(as_alice(json!({"sub": alice.id, "role": "service_role ", "exp": now + 600}))),
             valid: false,
         },
         Cred {
@@ -213,25 +168,10 @@ async fn world() -> World {
             bearer: Some(as_alice(json!({"sub": alice.id, "role": "authenticated"}))),
             valid: false,
         },
-        Cred {
-            name: "garbage bearer",
-            apikey: Some(anon.clone()),
-            bearer: Some("a.b.c".into()),
-            valid: false,
-        },
+        Cred { name: "garbage bearer", apikey: Some(anon.clone()), bearer: Some("a.b.c".into()), valid: false },
         // Signed correctly, so accepted as credentials: RLS must give them nothing of Alice's.
-        Cred {
-            name: "another user's token",
-            apikey: Some(anon.clone()),
-            bearer: Some(eve.access_token.clone()),
-            valid: true,
-        },
-        Cred {
-            name: "deleted user's token",
-            apikey: Some(anon.clone()),
-            bearer: Some(gone.access_token.clone()),
-            valid: true,
-        },
+        Cred { name: "another user's token", apikey: Some(anon.clone()), bearer: Some(eve.access_token.clone()), valid: true },
+        Cred { name: "deleted user's token", apikey: Some(anon.clone()), bearer: Some(gone.access_token.clone()), valid: true },
         Cred {
             name: "signed-out session's token",
             apikey: Some(anon.clone()),
@@ -241,26 +181,12 @@ async fn world() -> World {
         Cred {
             name: "wrong aud",
             apikey: Some(anon.clone()),
-            bearer: Some(as_alice(
-                json!({"sub": eve.id, "role": "authenticated", "aud": "somewhere-else", "exp": now + 600}),
-            )),
+            bearer: Some(as_alice(json!({"sub": eve.id, "role": "authenticated", "aud": "somewhere-else", "exp": now + 600}))),
             valid: true,
         },
-        Cred {
-            name: "anon key only",
-            apikey: Some(anon.clone()),
-            bearer: None,
-            valid: true,
-        },
+        Cred { name: "anon key only", apikey: Some(anon.clone()), bearer: None, valid: true },
     ];
-    World {
-        server,
-        alice,
-        bob,
-        conv,
-        message,
-        creds,
-    }
+    World { server, alice, bob, conv, message, creds }
 }
 
 /// Every application table and `auth`'s, as JSON: equal before and after = nothing written.
@@ -277,22 +203,15 @@ async fn snapshot(server: &TestServer) -> Value {
         "auth.sessions",
         "auth.refresh_tokens",
     ];
-    let parts: Vec<String> = tables
-        .iter()
-        .map(|t| format!("'{t}', (select coalesce(json_agg(t order by t::text), '[]') from {t} t)"))
-        .collect();
+    let parts: Vec<String> =
+        tables.iter().map(|t| format!("'{t}', (select coalesce(json_agg(t order by t::text), '[]') from {t} t)")).collect();
     sqlx::query_scalar(&format!("select json_build_object({})", parts.join(", ")))
         .fetch_one(server.db.pool())
         .await
         .expect("snapshot")
 }
 
-fn request(
-    server: &TestServer,
-    method: Method,
-    path: &str,
-    cred: &Cred,
-) -> reqwest::RequestBuilder {
+fn request(server: &TestServer, method: Method, path: &str, cred: &Cred) -> reqwest::RequestBuilder {
     let mut r = server.http.request(method, format!("{}{path}", server.url));
     if let Some(k) = &cred.apikey {
         r = r.header("apikey", k);
@@ -317,21 +236,9 @@ struct Endpoint {
 fn endpoints(w: &World) -> Vec<Endpoint> {
     let conv = w.conv;
     let msg = w.message;
-    let e = |name, method, path: String, body: Option<Value>, reads| Endpoint {
-        name,
-        method,
-        path,
-        body,
-        reads,
-    };
+    let e = |name, method, path: String, body: Option<Value>, reads| Endpoint { name, method, path, body, reads };
     vec![
-        e(
-            "GET /auth/v1/user",
-            Method::GET,
-            "/auth/v1/user".into(),
-            None,
-            false,
-        ),
+        e("GET /auth/v1/user", Method::GET, "/auth/v1/user".into(), None, false),
         e(
             "PUT /auth/v1/user",
             Method::PUT,
@@ -339,20 +246,12 @@ fn endpoints(w: &World) -> Vec<Endpoint> {
             Some(json!({"password": "Neues-Passwort-99", "data": {"x": MARK}})),
             false,
         ),
-        e(
-            "POST /auth/v1/logout",
-            Method::POST,
-            "/auth/v1/logout".into(),
-            None,
-            false,
-        ),
+        e("POST /auth/v1/logout", Method::POST, "/auth/v1/logout".into(), None, false),
         e(
             "POST /auth/v1/signup",
             Method::POST,
             "/auth/v1/signup".into(),
-            Some(
-                json!({"email": format!("{}@werkfunk.test", Uuid::new_v4()), "password": "Sicheres-Passwort-1"}),
-            ),
+            Some(json!({"email": format!("{}@werkfunk.test", Uuid::new_v4()), "password": "Sicheres-Passwort-1"})),
             false,
         ),
         e(
@@ -362,20 +261,8 @@ fn endpoints(w: &World) -> Vec<Endpoint> {
             Some(json!({"email": w.alice.email, "password": w.alice.password})),
             false,
         ),
-        e(
-            "GET messages",
-            Method::GET,
-            format!("/rest/v1/messages?conversation_id=eq.{conv}"),
-            None,
-            true,
-        ),
-        e(
-            "GET conversations",
-            Method::GET,
-            format!("/rest/v1/conversations?id=eq.{conv}"),
-            None,
-            true,
-        ),
+        e("GET messages", Method::GET, format!("/rest/v1/messages?conversation_id=eq.{conv}"), None, true),
+        e("GET conversations", Method::GET, format!("/rest/v1/conversations?id=eq.{conv}"), None, true),
         e(
             "GET conversation_members",
             Method::GET,
@@ -383,36 +270,16 @@ fn endpoints(w: &World) -> Vec<Endpoint> {
             None,
             true,
         ),
-        e(
-            "GET notifications",
-            Method::GET,
-            "/rest/v1/notifications".into(),
-            None,
-            true,
-        ),
+        e("GET notifications", Method::GET, "/rest/v1/notifications".into(), None, true),
         e(
             "POST messages",
             Method::POST,
             "/rest/v1/messages".into(),
-            Some(
-                json!({"conversation_id": conv, "sender_id": w.alice.id, "content": MARK, "type": "text"}),
-            ),
+            Some(json!({"conversation_id": conv, "sender_id": w.alice.id, "content": MARK, "type": "text"})),
             false,
         ),
-        e(
-            "PATCH messages",
-            Method::PATCH,
-            format!("/rest/v1/messages?id=eq.{msg}"),
-            Some(json!({"content": MARK})),
-            false,
-        ),
-        e(
-            "DELETE messages",
-            Method::DELETE,
-            format!("/rest/v1/messages?id=eq.{msg}"),
-            None,
-            false,
-        ),
+        e("PATCH messages", Method::PATCH, format!("/rest/v1/messages?id=eq.{msg}"), Some(json!({"content": MARK})), false),
+        e("DELETE messages", Method::DELETE, format!("/rest/v1/messages?id=eq.{msg}"), None, false),
         e(
             "POST conversation_members",
             Method::POST,
@@ -452,9 +319,7 @@ fn endpoints(w: &World) -> Vec<Endpoint> {
             "POST /realtime/v1/api/broadcast",
             Method::POST,
             "/realtime/v1/api/broadcast".into(),
-            Some(
-                json!({"messages": [{"topic": format!("messages:{conv}"), "event": "typing", "payload": {"m": MARK}}]}),
-            ),
+            Some(json!({"messages": [{"topic": format!("messages:{conv}"), "event": "typing", "payload": {"m": MARK}}]})),
             false,
         ),
     ]
@@ -478,18 +343,12 @@ fn legitimately_allowed(endpoint: &str, cred: &Cred, anon_key: &str) -> bool {
 /// A member's socket on the conversation's topics, to show nothing hostile is delivered.
 async fn member_socket(w: &World) -> TestSocket {
     let mut s = TestSocket::connect(&w.server.url, &w.server.anon_key, Vsn::V2).await;
-    for topic in [
-        format!("realtime:messages:{}", w.conv),
-        format!("realtime:typing:{}", w.conv),
-    ] {
+    for topic in [format!("realtime:messages:{}", w.conv), format!("realtime:typing:{}", w.conv)] {
         let config = json!({"broadcast": {"self": false}, "postgres_changes": [
             {"event": "*", "schema": "public", "table": "messages", "filter": format!("conversation_id=eq.{}", w.conv)}
         ]});
         let reply = s.join(&topic, config, Some(&w.bob.access_token)).await;
-        assert_eq!(
-            reply.payload["status"], "ok",
-            "member joins {topic}: {reply:?}"
-        );
+        assert_eq!(reply.payload["status"], "ok", "member joins {topic}: {reply:?}");
     }
     s
 }
@@ -497,24 +356,14 @@ async fn member_socket(w: &World) -> TestSocket {
 /// Joins a public room of its own on `socket`; returns its topic without `realtime:`.
 async fn sentinel_room(socket: &mut TestSocket) -> String {
     let sub = format!("sentinel-{}", Uuid::new_v4());
-    let reply = socket
-        .join(
-            &format!("realtime:{sub}"),
-            json!({"broadcast": {"self": false}}),
-            None,
-        )
-        .await;
+    let reply = socket.join(&format!("realtime:{sub}"), json!({"broadcast": {"self": false}}), None).await;
     assert_eq!(reply.payload["status"], "ok", "sentinel room: {reply:?}");
     sub
 }
 
 /// Sends a sentinel broadcast as Alice over REST and reads `socket` up to it; returns every
 /// broadcast or change frame that came before.
-async fn drain_until_sentinel(
-    w: &World,
-    socket: &mut TestSocket,
-    topic_sub: &str,
-) -> Vec<Received> {
+async fn drain_until_sentinel(w: &World, socket: &mut TestSocket, topic_sub: &str) -> Vec<Received> {
     let sentinel = Uuid::new_v4().to_string();
     let resp = w
         .server
@@ -523,11 +372,7 @@ async fn drain_until_sentinel(
         .send()
         .await
         .unwrap();
-    assert!(
-        resp.status().is_success(),
-        "sentinel broadcast: {}",
-        resp.status()
-    );
+    assert!(resp.status().is_success(), "sentinel broadcast: {}", resp.status());
     let mut before = Vec::new();
     loop {
         let got = socket.recv(WAIT).await.expect("the sentinel arrives");
@@ -572,10 +417,7 @@ async fn every_endpoint_refuses_every_bad_credential_and_nothing_is_written() {
             table.push((ep.name.to_owned(), cred.name.to_owned(), status.as_u16()));
             let allowed = legitimately_allowed(ep.name, cred, &w.server.anon_key);
             if !allowed && before != after {
-                problems.push(format!(
-                    "{} with {}: {status} and the database changed",
-                    ep.name, cred.name
-                ));
+                problems.push(format!("{} with {}: {status} and the database changed", ep.name, cred.name));
             }
             if status.is_server_error() {
                 problems.push(format!("{} with {}: {status} {body}", ep.name, cred.name));
@@ -592,31 +434,21 @@ async fn every_endpoint_refuses_every_bad_credential_and_nothing_is_written() {
                         && status == StatusCode::FORBIDDEN
                         && body.contains("bad_jwt");
                 if !refused {
-                    problems.push(format!(
-                        "{} with {}: expected 401, got {status} {body}",
-                        ep.name, cred.name
-                    ));
+                    problems.push(format!("{} with {}: expected 401, got {status} {body}", ep.name, cred.name));
                 }
             } else if ep.reads {
                 // Accepted credentials of someone who is not a member: nothing to see.
                 let refused = status.is_client_error();
                 let empty = status.is_success() && body.trim() == "[]";
                 if !(refused || empty) {
-                    problems.push(format!(
-                        "{} with {}: {status} leaked {body}",
-                        ep.name, cred.name
-                    ));
+                    problems.push(format!("{} with {}: {status} leaked {body}", ep.name, cred.name));
                 }
             } else if status.is_success() {
                 let reply: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
                 // PATCH/DELETE under RLS answer success with no row; the snapshot decides.
-                let wrote_nothing =
-                    before == after && (reply == json!([]) || reply.is_null() || body.is_empty());
+                let wrote_nothing = before == after && (reply == json!([]) || reply.is_null() || body.is_empty());
                 if !wrote_nothing {
-                    problems.push(format!(
-                        "{} with {}: accepted ({status} {body})",
-                        ep.name, cred.name
-                    ));
+                    problems.push(format!("{} with {}: accepted ({status} {body})", ep.name, cred.name));
                 }
             }
         }
@@ -630,12 +462,7 @@ async fn every_endpoint_refuses_every_bad_credential_and_nothing_is_written() {
         println!("{status}  {ep:<32} {cred}");
     }
     println!("{} cases", table.len());
-    assert!(
-        problems.is_empty(),
-        "{} problems:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
     w.server.stop().await;
 }
 
@@ -654,12 +481,7 @@ async fn the_realtime_handshake_join_and_access_token_refuse_bad_credentials() {
         // The handshake: the API key decides (bearer tokens travel in frames).
         if let Some(key) = &cred.apikey {
             tried += 1;
-            let resp = reqwest::get(format!(
-                "{}/realtime/v1/websocket?apikey={key}&vsn=2.0.0",
-                w.server.url
-            ))
-            .await
-            .unwrap();
+            let resp = reqwest::get(format!("{}/realtime/v1/websocket?apikey={key}&vsn=2.0.0", w.server.url)).await.unwrap();
             let key_is_good = cred.name == "anon key only" || cred.bearer.is_some();
             if !key_is_good && resp.status() != StatusCode::UNAUTHORIZED {
                 problems.push(format!("handshake with {}: {}", cred.name, resp.status()));
@@ -667,10 +489,7 @@ async fn the_realtime_handshake_join_and_access_token_refuse_bad_credentials() {
         } else {
             tried += 1;
             let ws = w.server.url.replacen("http", "ws", 1);
-            if tokio_tungstenite::connect_async(format!("{ws}/realtime/v1/websocket?vsn=2.0.0"))
-                .await
-                .is_ok()
-            {
+            if tokio_tungstenite::connect_async(format!("{ws}/realtime/v1/websocket?vsn=2.0.0")).await.is_ok() {
                 problems.push("handshake without a key was accepted".into());
             }
         }
@@ -681,24 +500,15 @@ async fn the_realtime_handshake_join_and_access_token_refuse_bad_credentials() {
         let room_s = sentinel_room(&mut s).await;
         let reply = s.join(&topic, config.clone(), Some(token)).await;
         if reply.payload["status"] != "error" {
-            problems.push(format!(
-                "join of {topic} with {}: {}",
-                cred.name, reply.payload
-            ));
+            problems.push(format!("join of {topic} with {}: {}", cred.name, reply.payload));
         }
         // access_token on Alice's joined channel, switched to the bad one.
         tried += 1;
         let mut a = TestSocket::connect(&w.server.url, &w.server.anon_key, Vsn::V2).await;
         let room_a = sentinel_room(&mut a).await;
-        let reply = a
-            .join(&topic, config.clone(), Some(&w.alice.access_token))
-            .await;
-        assert_eq!(
-            reply.payload["status"], "ok",
-            "alice joins her conversation"
-        );
-        a.push(&topic, None, "access_token", json!({"access_token": token}))
-            .await;
+        let reply = a.join(&topic, config.clone(), Some(&w.alice.access_token)).await;
+        assert_eq!(reply.payload["status"], "ok", "alice joins her conversation");
+        a.push(&topic, None, "access_token", json!({"access_token": token})).await;
         // Valid credentials of a non-member must lose the members-only channel; invalid ones
         // must lose it too, or be ignored while Alice's own token stays in force.
         intruders.push((cred.name, s, room_s));
@@ -713,12 +523,7 @@ async fn the_realtime_handshake_join_and_access_token_refuse_bad_credentials() {
         .await
         .unwrap();
     assert!(resp.status().is_success());
-    let got = member
-        .expect(
-            WAIT,
-            |r| matches!(r, Received::Frame(f) if f.event == "postgres_changes"),
-        )
-        .await;
+    let got = member.expect(WAIT, |r| matches!(r, Received::Frame(f) if f.event == "postgres_changes")).await;
     assert!(got.is_some(), "the member receives the change");
     for (name, mut s, room) in intruders {
         let heard = drain_until_sentinel(&w, &mut s, &room).await;
@@ -728,19 +533,12 @@ async fn the_realtime_handshake_join_and_access_token_refuse_bad_credentials() {
             .filter(|r| matches!(r, Received::Frame(f) if f.event == "postgres_changes" && f.topic.contains(&w.conv.to_string())))
             .collect();
         if !leaks.is_empty() && w.creds.iter().any(|c| c.name == name && c.valid) {
-            problems.push(format!(
-                "{name}: a socket with these credentials received {leaks:?}"
-            ));
+            problems.push(format!("{name}: a socket with these credentials received {leaks:?}"));
         }
         let _ = s.close().await;
     }
     println!("{tried} realtime credential cases");
-    assert!(
-        problems.is_empty(),
-        "{} problems:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
     w.server.stop().await;
 }
 
@@ -786,10 +584,7 @@ async fn topics_aimed_at_another_conversation_deliver_nothing() {
         if members_topic && reply.payload["status"] != "error" {
             problems.push(format!("outsider joined {topic:?}: {}", reply.payload));
         }
-        println!(
-            "{:<6} {topic:?}",
-            reply.payload["status"].as_str().unwrap_or("?")
-        );
+        println!("{:<6} {topic:?}", reply.payload["status"].as_str().unwrap_or("?"));
         // Whether refused or joined as a room of its own, nothing of the conversation may arrive.
         let room = sentinel_room(&mut s).await;
         sockets.push((topic.clone(), s, room));
@@ -813,25 +608,14 @@ async fn topics_aimed_at_another_conversation_deliver_nothing() {
             .unwrap();
         assert!(resp.status().is_success());
     }
-    assert!(member
-        .expect(
-            WAIT,
-            |r| matches!(r, Received::Frame(f) if f.event == "postgres_changes")
-        )
-        .await
-        .is_some());
+    assert!(member.expect(WAIT, |r| matches!(r, Received::Frame(f) if f.event == "postgres_changes")).await.is_some());
     for (topic, mut s, room) in sockets {
         let heard = drain_until_sentinel(&w, &mut s, &room).await;
         if let Some(leak) = heard.iter().find(|r| mentions_mark(r)) {
             problems.push(format!("{topic:?}: outsider received {leak:?}"));
         }
     }
-    assert!(
-        problems.is_empty(),
-        "{} problems:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
     w.server.stop().await;
 }
 
@@ -871,26 +655,16 @@ async fn sql_through_filters_order_select_on_conflict_columns_and_rpc_arguments_
         out
     };
     let mut cases: Vec<Injection> = Vec::new();
-    let get = |path: String| Injection {
-        method: Method::GET,
-        path,
-        body: None,
-    };
+    let get = |path: String| Injection { method: Method::GET, path, body: None };
     for raw in sql {
         let v = enc(raw);
         let base = format!("/rest/v1/messages?conversation_id=eq.{conv}");
         for op in ["eq", "neq", "gt", "like", "ilike", "is", "in"] {
-            let value = if op == "in" {
-                format!("({v},{v})")
-            } else {
-                v.clone()
-            };
+            let value = if op == "in" { format!("({v},{v})") } else { v.clone() };
             cases.push(get(format!("{base}&content={op}.{value}")));
         }
         cases.push(get(format!("{base}&or=(content.eq.{v},id.eq.{v})")));
-        cases.push(get(format!(
-            "{base}&and=(content.eq.{v},not.content.is.null)"
-        )));
+        cases.push(get(format!("{base}&and=(content.eq.{v},not.content.is.null)")));
         cases.push(get(format!("{base}&{v}=eq.1")));
         cases.push(get(format!("{base}&order={v}")));
         cases.push(get(format!("{base}&order=content.{v}")));
@@ -900,17 +674,10 @@ async fn sql_through_filters_order_select_on_conflict_columns_and_rpc_arguments_
         cases.push(get(format!("{base}&limit={v}")));
         cases.push(get(format!("{base}&offset={v}")));
         let row = json!({"id": Uuid::now_v7(), "conversation_id": conv, "sender_id": w.alice.id, "content": raw, "type": "text"});
-        for q in [
-            format!("on_conflict={v}"),
-            format!("columns={v}"),
-            format!("columns=content,{v}"),
-            format!("on_conflict=id,{v}"),
-        ] {
-            cases.push(Injection {
-                method: Method::POST,
-                path: format!("/rest/v1/messages?{q}"),
-                body: Some(row.clone()),
-            });
+        for q in
+            [format!("on_conflict={v}"), format!("columns={v}"), format!("columns=content,{v}"), format!("on_conflict=id,{v}")]
+        {
+            cases.push(Injection { method: Method::POST, path: format!("/rest/v1/messages?{q}"), body: Some(row.clone()) });
         }
         cases.push(Injection {
             method: Method::POST,
@@ -938,21 +705,13 @@ async fn sql_through_filters_order_select_on_conflict_columns_and_rpc_arguments_
             path: format!("/rest/v1/messages?id=eq.{v}"),
             body: Some(json!({"content": "geändert"})),
         });
-        cases.push(Injection {
-            method: Method::DELETE,
-            path: format!("/rest/v1/messages?content=eq.{v}"),
-            body: None,
-        });
+        cases.push(Injection { method: Method::DELETE, path: format!("/rest/v1/messages?content=eq.{v}"), body: None });
         cases.push(get(format!("/rest/v1/{v}")));
         cases.push(get(format!("/rest/v1/rpc/{v}")));
     }
     let before = snapshot(&w.server).await;
-    let alice_cred = Cred {
-        name: "alice",
-        apikey: Some(w.server.anon_key.clone()),
-        bearer: Some(w.alice.access_token.clone()),
-        valid: true,
-    };
+    let alice_cred =
+        Cred { name: "alice", apikey: Some(w.server.anon_key.clone()), bearer: Some(w.alice.access_token.clone()), valid: true };
     let mut problems = Vec::new();
     let mut by_status: std::collections::BTreeMap<u16, u32> = Default::default();
     for c in &cases {
@@ -969,19 +728,9 @@ async fn sql_through_filters_order_select_on_conflict_columns_and_rpc_arguments_
             problems.push(format!("{} {}: {status} {body}", c.method, c.path));
         }
         // A value compared as data finds no row (no message has such content, yet).
-        let exact = [
-            "content=eq.",
-            "content=like.",
-            "content=ilike.",
-            "content=in.",
-        ]
-        .iter()
-        .any(|p| c.path.contains(p));
+        let exact = ["content=eq.", "content=like.", "content=ilike.", "content=in."].iter().any(|p| c.path.contains(p));
         if c.method == Method::GET && status.is_success() && exact && body.trim() != "[]" {
-            problems.push(format!(
-                "{} {}: the value matched rows: {body}",
-                c.method, c.path
-            ));
+            problems.push(format!("{} {}: the value matched rows: {body}", c.method, c.path));
         }
         if status.is_success()
             && (c.method == Method::PATCH || c.method == Method::DELETE)
@@ -1006,28 +755,13 @@ async fn sql_through_filters_order_select_on_conflict_columns_and_rpc_arguments_
             problems.push(format!("unexpected row: {m}"));
         }
     }
-    for t in [
-        "public.profiles",
-        "public.conversations",
-        "public.conversation_members",
-        "auth.users",
-        "auth.sessions",
-    ] {
+    for t in ["public.profiles", "public.conversations", "public.conversation_members", "auth.users", "auth.sessions"] {
         if before[t] != after[t] {
             problems.push(format!("{t} changed"));
         }
     }
-    println!(
-        "{} SQL-ish cases; statuses {by_status:?}; {} inserted as plain content",
-        cases.len(),
-        new_messages.len()
-    );
-    assert!(
-        problems.is_empty(),
-        "{} problems:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+    println!("{} SQL-ish cases; statuses {by_status:?}; {} inserted as plain content", cases.len(), new_messages.len());
+    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
     w.server.stop().await;
 }
 
@@ -1035,12 +769,8 @@ async fn sql_through_filters_order_select_on_conflict_columns_and_rpc_arguments_
 async fn oversized_and_deeply_nested_payloads_are_refused_and_the_server_lives_on() {
     let w = world().await;
     let conv = w.conv;
-    let alice_cred = Cred {
-        name: "alice",
-        apikey: Some(w.server.anon_key.clone()),
-        bearer: Some(w.alice.access_token.clone()),
-        valid: true,
-    };
+    let alice_cred =
+        Cred { name: "alice", apikey: Some(w.server.anon_key.clone()), bearer: Some(w.alice.access_token.clone()), valid: true };
     let deep_array = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     let deep_object = format!("{}1{}", "{\"a\":".repeat(50_000), "}".repeat(50_000));
     let nested_paren = format!("({})", "(".repeat(5_000) + &")".repeat(5_000));
@@ -1074,8 +804,7 @@ async fn oversized_and_deeply_nested_payloads_are_refused_and_the_server_lives_o
     ];
     let mut problems = Vec::new();
     for (method, path, body) in &cases {
-        let mut req = request(&w.server, method.clone(), path, &alice_cred)
-            .header("content-type", "application/json");
+        let mut req = request(&w.server, method.clone(), path, &alice_cred).header("content-type", "application/json");
         if let Some(b) = body {
             req = req.body(b.clone());
         }
@@ -1083,14 +812,9 @@ async fn oversized_and_deeply_nested_payloads_are_refused_and_the_server_lives_o
         match req.send().await {
             Ok(resp) => {
                 let status = resp.status();
-                println!(
-                    "{status}  {method} {shown}… ({} body bytes)",
-                    body.as_ref().map_or(0, String::len)
-                );
+                println!("{status}  {method} {shown}… ({} body bytes)", body.as_ref().map_or(0, String::len));
                 if !status.is_client_error() {
-                    problems.push(format!(
-                        "{method} {shown}…: {status}, expected a 4xx refusal"
-                    ));
+                    problems.push(format!("{method} {shown}…: {status}, expected a 4xx refusal"));
                 }
             }
             // The server may close the connection on an oversized request; it must live on.
@@ -1113,31 +837,16 @@ async fn oversized_and_deeply_nested_payloads_are_refused_and_the_server_lives_o
             problems.push("a deeply nested frame got no answer".into());
         }
     }
-    let health = w
-        .server
-        .http
-        .get(format!("{}/health", w.server.url))
-        .send()
-        .await
-        .expect("health");
+    let health = w.server.http.get(format!("{}/health", w.server.url)).send().await.expect("health");
     assert_eq!(health.status(), StatusCode::OK, "the server lives on");
     let resp = w
         .server
-        .request(
-            Method::GET,
-            &format!("/rest/v1/messages?conversation_id=eq.{conv}"),
-            Some(&w.alice),
-        )
+        .request(Method::GET, &format!("/rest/v1/messages?conversation_id=eq.{conv}"), Some(&w.alice))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK, "and serves");
-    assert!(
-        problems.is_empty(),
-        "{} problems:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
     w.server.stop().await;
 }
 
@@ -1153,11 +862,7 @@ async fn sign_in(server: &TestServer, email: &str, password: &str) -> (StatusCod
 
 async fn refresh(server: &TestServer, token: &str) -> (StatusCode, Value) {
     let resp = server
-        .request(
-            Method::POST,
-            "/auth/v1/token?grant_type=refresh_token",
-            None,
-        )
+        .request(Method::POST, "/auth/v1/token?grant_type=refresh_token", None)
         .json(&json!({"refresh_token": token}))
         .send()
         .await
@@ -1166,8 +871,7 @@ async fn refresh(server: &TestServer, token: &str) -> (StatusCode, Value) {
 }
 
 #[tokio::test]
-async fn password_guessing_is_limited_across_processes_and_a_replayed_refresh_token_ends_its_family(
-) {
+async fn password_guessing_is_limited_across_processes_and_a_replayed_refresh_token_ends_its_family() {
     let no_grace = |c: &mut werkfunk_server::Config| c.auth.refresh_reuse_interval = Duration::ZERO;
     let a = TestServer::start_with(no_grace).await;
     let b = TestServer::start_on(a.db.clone(), no_grace).await;
@@ -1199,15 +903,9 @@ async fn password_guessing_is_limited_across_processes_and_a_replayed_refresh_to
     let current = first["refresh_token"].as_str().unwrap().to_owned();
     let before = snapshot(&a).await;
     let (status, replay) = refresh(&b, &owner.refresh_token).await;
-    assert!(
-        status.is_client_error(),
-        "a rotated refresh token is refused: {status} {replay}"
-    );
+    assert!(status.is_client_error(), "a rotated refresh token is refused: {status} {replay}");
     let (status, after_replay) = refresh(&a, &current).await;
-    assert!(
-        status.is_client_error(),
-        "the family's current token is revoked too: {status} {after_replay}"
-    );
+    assert!(status.is_client_error(), "the family's current token is revoked too: {status} {after_replay}");
     let user = a
         .http
         .get(format!("{}/auth/v1/user", a.url))
@@ -1216,16 +914,9 @@ async fn password_guessing_is_limited_across_processes_and_a_replayed_refresh_to
         .send()
         .await
         .unwrap();
-    assert!(
-        user.status().is_client_error(),
-        "the session's access token no longer reads /user: {}",
-        user.status()
-    );
+    assert!(user.status().is_client_error(), "the session's access token no longer reads /user: {}", user.status());
     let after = snapshot(&a).await;
-    assert_ne!(
-        before["auth.sessions"], after["auth.sessions"],
-        "the session is gone"
-    );
+    assert_ne!(before["auth.sessions"], after["auth.sessions"], "the session is gone");
     b.stop().await;
     a.stop().await;
 }

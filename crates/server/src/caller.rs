@@ -22,7 +22,13 @@ pub struct Caller {
 
 impl Caller {
     fn from_verified(v: Verified) -> Caller {
-        Caller { role: v.role, user_id: v.claims.sub, session_id: v.claims.session_id, exp: v.claims.exp, claims_json: v.claims_json }
+        Caller {
+            role: v.role,
+            user_id: v.claims.sub,
+            session_id: v.claims.session_id,
+            exp: v.claims.exp,
+            claims_json: v.claims_json,
+        }
     }
 }
 

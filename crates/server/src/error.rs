@@ -29,10 +29,7 @@ pub enum Error {
 impl Error {
     /// A PostgREST-shaped error.
     pub fn rest(status: StatusCode, code: &str, message: impl Into<String>) -> Error {
-        Error::Rest {
-            status,
-            body: RestError { code: code.to_owned(), message: message.into(), details: None, hint: None },
-        }
+        Error::Rest { status, body: RestError { code: code.to_owned(), message: message.into(), details: None, hint: None } }
     }
 
     /// PostgREST's `PGRST100`: the query string could not be parsed.
@@ -98,8 +95,9 @@ pub fn sqlstate_status(code: &str, role: DbRole) -> StatusCode {
         _ => match class {
             "08" | "53" => StatusCode::SERVICE_UNAVAILABLE,
             "0L" | "0P" | "28" => StatusCode::FORBIDDEN,
-            "09" | "25" | "2D" | "38" | "39" | "3B" | "40" | "54" | "55" | "57" | "58" | "F0" | "HV" | "P0"
-            | "XX" => StatusCode::INTERNAL_SERVER_ERROR,
+            "09" | "25" | "2D" | "38" | "39" | "3B" | "40" | "54" | "55" | "57" | "58" | "F0" | "HV" | "P0" | "XX" => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             _ => StatusCode::BAD_REQUEST,
         },
     }
@@ -171,12 +169,7 @@ impl IntoResponse for Error {
             }
             Error::Internal(message) => {
                 tracing::error!(%message, "internal error");
-                let body = RestError {
-                    code: "XX000".into(),
-                    message: "Internal server error".into(),
-                    details: None,
-                    hint: None,
-                };
+                let body = RestError { code: "XX000".into(), message: "Internal server error".into(), details: None, hint: None };
                 (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
             }
         }

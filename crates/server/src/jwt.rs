@@ -97,15 +97,11 @@ impl Keys {
     /// Verifies signature, algorithm, expiry (against `now`, seconds) and role.
     pub fn verify(&self, token: &str, now: i64) -> Result<Verified, JwtError> {
         let mut parts = token.split('.');
-        let (Some(header), Some(payload), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(header), Some(payload), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err(JwtError::Malformed);
         };
-        let header: serde_json::Value = URL_SAFE_NO_PAD
-            .decode(header)
-            .ok()
-            .and_then(|h| serde_json::from_slice(&h).ok())
-            .ok_or(JwtError::Malformed)?;
+        let header: serde_json::Value =
+            URL_SAFE_NO_PAD.decode(header).ok().and_then(|h| serde_json::from_slice(&h).ok()).ok_or(JwtError::Malformed)?;
         if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
             return Err(JwtError::Algorithm);
         }

@@ -69,13 +69,11 @@ pub fn app(state: AppState) -> Router {
             HeaderName::from_static("x-supabase-api-version"),
             REQUEST_ID.clone(),
         ]))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                // The path only: query strings may carry an `apikey`.
-                tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
-            }),
-        )
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            // The path only: query strings may carry an `apikey`.
+            tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+        }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
 }
@@ -150,10 +148,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     db::migrate(&pool).await?;
     let schema = rest::Schema::load(&pool).await.map_err(StartError::Schema)?;
     let keys = Keys::new(&config.jwt_secret);
-    let realtime = realtime::Realtime::start(pool.clone(), keys.clone(), config.realtime.clone()).await.map_err(StartError::Realtime)?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| StartError::Listen { addr: config.listen, source })?;
+    let realtime =
+        realtime::Realtime::start(pool.clone(), keys.clone(), config.realtime.clone()).await.map_err(StartError::Realtime)?;
+    let listener = TcpListener::bind(config.listen).await.map_err(|source| StartError::Listen { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen, source })?;
     let hashing = Arc::new(auth::password::Hashing::new(config.auth.hash_concurrency, config.auth.hash_queue));
     let state = AppState {

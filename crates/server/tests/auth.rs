@@ -200,7 +200,8 @@ async fn duplicate_email_differing_in_case_is_refused() {
     let resp = signup_raw(&server, &address.to_uppercase(), PASSWORD, json!({"full_name": "Zweite"})).await;
     expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "user_already_exists").await;
     assert_eq!(users_with_email(&server, &address).await, 1);
-    let names: Vec<String> = sqlx::query_scalar("select full_name from public.profiles").fetch_all(server.db.pool()).await.unwrap();
+    let names: Vec<String> =
+        sqlx::query_scalar("select full_name from public.profiles").fetch_all(server.db.pool()).await.unwrap();
     assert_eq!(names, ["Erste"]);
 
     // Sign-in is case-insensitive too.
@@ -343,7 +344,8 @@ async fn get_user_needs_a_valid_bearer_token() {
     expect_error(resp, StatusCode::FORBIDDEN, "bad_jwt").await;
 
     let now = jwt::now();
-    let claims = |exp: i64| json!({"sub": user_id, "role": "authenticated", "aud": "authenticated", "iat": now - 100, "exp": exp});
+    let claims =
+        |exp: i64| json!({"sub": user_id, "role": "authenticated", "aud": "authenticated", "iat": now - 100, "exp": exp});
     let forged = Keys::new("ein-anderes-geheimnis-0123456789-abcdef").sign(&claims(now + 3600));
     let resp = get_user(&server, &forged).await;
     expect_error(resp, StatusCode::FORBIDDEN, "bad_jwt").await;
@@ -478,7 +480,8 @@ async fn every_auth_call_needs_a_valid_api_key() {
     let forged = Keys::new("ein-anderes-geheimnis-0123456789-abcdef").api_key(DbRole::Anon, jwt::now());
     let expired = Keys::new(JWT_SECRET).sign(&json!({"role": "anon", "iat": jwt::now() - 100, "exp": jwt::now() - 10}));
     for bad in [forged.as_str(), expired.as_str(), "kein-jwt"] {
-        let resp = server.http.post(format!("{}/auth/v1/signup", server.url)).header("apikey", bad).json(&body).send().await.unwrap();
+        let resp =
+            server.http.post(format!("{}/auth/v1/signup", server.url)).header("apikey", bad).json(&body).send().await.unwrap();
         expect_error(resp, StatusCode::UNAUTHORIZED, "invalid_api_key").await;
         let resp = server
             .http

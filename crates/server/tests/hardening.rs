@@ -54,8 +54,12 @@ async fn deeply_nested_queries_are_refused_and_the_server_lives_on() {
 
     // The review's crash: 1,500 nested `or` groups with the anon key (a 6 KB URL).
     let deep_or = format!("({}id.eq.1{})", "or(".repeat(1500), ")".repeat(1500));
-    let resp =
-        server.request(Method::GET, "/rest/v1/profiles", None).query(&[("or", deep_or.as_str())]).send().await.expect("the server answers");
+    let resp = server
+        .request(Method::GET, "/rest/v1/profiles", None)
+        .query(&[("or", deep_or.as_str())])
+        .send()
+        .await
+        .expect("the server answers");
     expect_rest_error(resp, StatusCode::BAD_REQUEST, "PGRST100").await;
 
     // And 8,000 nested embeds in `select`.
@@ -70,10 +74,12 @@ async fn deeply_nested_queries_are_refused_and_the_server_lives_on() {
 
     // Nested `and` inside a negated `or`, and a too-wide flat tree, the same.
     let deep_and = format!("({}id.eq.1{})", "not.and(".repeat(40), ")".repeat(40));
-    let resp = server.request(Method::GET, "/rest/v1/profiles", Some(&alice)).query(&[("or", deep_and.as_str())]).send().await.unwrap();
+    let resp =
+        server.request(Method::GET, "/rest/v1/profiles", Some(&alice)).query(&[("or", deep_and.as_str())]).send().await.unwrap();
     expect_rest_error(resp, StatusCode::BAD_REQUEST, "PGRST100").await;
     let wide = format!("({})", vec!["id.eq.1"; 1001].join(","));
-    let resp = server.request(Method::GET, "/rest/v1/profiles", Some(&alice)).query(&[("or", wide.as_str())]).send().await.unwrap();
+    let resp =
+        server.request(Method::GET, "/rest/v1/profiles", Some(&alice)).query(&[("or", wide.as_str())]).send().await.unwrap();
     expect_rest_error(resp, StatusCode::BAD_REQUEST, "PGRST100").await;
 
     // A nesting supabase-js users write is still fine.
@@ -330,7 +336,8 @@ async fn a_just_rotated_refresh_token_within_the_reuse_interval_keeps_the_sessio
 // ---------------------------------------------------------------------------------------------
 
 fn bindings(filters: &[String]) -> Value {
-    let list: Vec<Value> = filters.iter().map(|f| json!({"event": "*", "schema": "public", "table": "messages", "filter": f})).collect();
+    let list: Vec<Value> =
+        filters.iter().map(|f| json!({"event": "*", "schema": "public", "table": "messages", "filter": f})).collect();
     json!({"broadcast": {"ack": false, "self": false}, "presence": {"key": "", "enabled": false}, "postgres_changes": list, "private": false})
 }
 
@@ -409,8 +416,12 @@ async fn an_oversized_presence_track_closes_the_channel() {
     let config = json!({"presence": {"key": "gross", "enabled": true}});
     assert_eq!(ws.join("realtime:lobby", config, None).await.payload["status"], "ok");
     let big = "x".repeat(9 * 1024);
-    let r = ws.push("realtime:lobby", Some("1"), "presence", json!({"type": "presence", "event": "track", "payload": {"blob": big}})).await;
-    let got = ws.expect(WAIT, |m| matches!(m, Received::Frame(f) if f.event == "phx_reply" && f.reference.as_deref() == Some(&r))).await;
+    let r = ws
+        .push("realtime:lobby", Some("1"), "presence", json!({"type": "presence", "event": "track", "payload": {"blob": big}}))
+        .await;
+    let got = ws
+        .expect(WAIT, |m| matches!(m, Received::Frame(f) if f.event == "phx_reply" && f.reference.as_deref() == Some(&r)))
+        .await;
     let Some(Received::Frame(reply)) = got else { panic!("the track is answered") };
     assert_eq!(reason(&reply), "Track message size exceeded");
     let got = ws.expect(WAIT, is_event("realtime:lobby", "system")).await;
@@ -418,11 +429,21 @@ async fn an_oversized_presence_track_closes_the_channel() {
     assert_eq!(system.payload["message"], "Track message size exceeded");
     assert!(ws.expect(WAIT, is_event("realtime:lobby", "phx_close")).await.is_some());
     // A normal track on the same socket is fine.
-    assert_eq!(ws.join("realtime:lobby", json!({"presence": {"key": "klein", "enabled": true}}), None).await.payload["status"], "ok");
+    assert_eq!(
+        ws.join("realtime:lobby", json!({"presence": {"key": "klein", "enabled": true}}), None).await.payload["status"],
+        "ok"
+    );
     let r = ws
-        .push("realtime:lobby", Some("2"), "presence", json!({"type": "presence", "event": "track", "payload": {"status": "online"}}))
+        .push(
+            "realtime:lobby",
+            Some("2"),
+            "presence",
+            json!({"type": "presence", "event": "track", "payload": {"status": "online"}}),
+        )
         .await;
-    let got = ws.expect(WAIT, |m| matches!(m, Received::Frame(f) if f.event == "phx_reply" && f.reference.as_deref() == Some(&r))).await;
+    let got = ws
+        .expect(WAIT, |m| matches!(m, Received::Frame(f) if f.event == "phx_reply" && f.reference.as_deref() == Some(&r)))
+        .await;
     let Some(Received::Frame(reply)) = got else { panic!("the track is answered") };
     assert_eq!(reply.payload["status"], "ok");
     healthy(&server).await;
@@ -436,7 +457,12 @@ async fn stuck_reader(server: &TestServer, key: &str) -> TestSocket {
     let mut ws = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
     assert_eq!(ws.join("realtime:lobby", json!({"presence": {"key": key, "enabled": true}}), None).await.payload["status"], "ok");
     let r = ws
-        .push("realtime:lobby", Some("1"), "presence", json!({"type": "presence", "event": "track", "payload": {"status": "online"}}))
+        .push(
+            "realtime:lobby",
+            Some("1"),
+            "presence",
+            json!({"type": "presence", "event": "track", "payload": {"status": "online"}}),
+        )
         .await;
     ws.expect(WAIT, |m| matches!(m, Received::Frame(f) if f.event == "phx_reply" && f.reference.as_deref() == Some(&r)))
         .await
@@ -451,11 +477,17 @@ async fn flood_until_left(server: &TestServer, observer: &mut TestSocket, key: &
     let mut speaker = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
     assert_eq!(speaker.join("realtime:flood", json!({}), None).await.payload["status"], "ok");
     let blob = "y".repeat(200 * 1024);
-    let left = |r: &Received| matches!(r, Received::Frame(f) if f.event == "presence_diff" && f.payload["leaves"].get(key).is_some());
+    let left =
+        |r: &Received| matches!(r, Received::Frame(f) if f.event == "presence_diff" && f.payload["leaves"].get(key).is_some());
     for round in 0..300 {
         for _ in 0..4 {
             speaker
-                .push("realtime:flood", Some("1"), "broadcast", json!({"type": "broadcast", "event": "last", "payload": {"blob": blob}}))
+                .push(
+                    "realtime:flood",
+                    Some("1"),
+                    "broadcast",
+                    json!({"type": "broadcast", "event": "last", "payload": {"blob": blob}}),
+                )
                 .await;
         }
         observer.push("phoenix", None, "heartbeat", json!({})).await;
@@ -561,7 +593,8 @@ async fn the_rest_broadcast_endpoint_limits_and_checks_all_messages_at_once() {
     let (alice, bob, conv) = server.alice_and_bob().await;
     let eve = server.signup("Eve", "customer").await;
     let other = server.conversation("direct", None, &eve, &[&bob]).await;
-    let post = |user: &TestUser, body: Value| server.request(Method::POST, "/realtime/v1/api/broadcast", Some(user)).json(&body).send();
+    let post =
+        |user: &TestUser, body: Value| server.request(Method::POST, "/realtime/v1/api/broadcast", Some(user)).json(&body).send();
     let one = |topic: String| json!({"topic": topic, "event": "typing", "payload": {}, "private": false});
 
     let many: Vec<Value> = (0..101).map(|i| one(format!("lobby-{i}"))).collect();
@@ -620,13 +653,22 @@ async fn a_soft_deleted_message_keeps_no_readable_text() {
     assert_eq!(rows[0]["attachments"], json!([]));
     assert!(rows[0]["deleted_at"].is_string());
     let update = bob_ws
-        .expect(WAIT, |r| matches!(r, Received::Frame(f) if f.event == "postgres_changes" && f.payload["data"]["type"] == "UPDATE"))
+        .expect(
+            WAIT,
+            |r| matches!(r, Received::Frame(f) if f.event == "postgres_changes" && f.payload["data"]["type"] == "UPDATE"),
+        )
         .await;
     let Some(Received::Frame(update)) = update else { panic!("the delete reaches Bob as an UPDATE") };
     assert_eq!(update.payload["data"]["record"]["content"], "");
     assert!(!update.payload.to_string().contains("4711"), "no trace of the text in the change");
-    let notes: Value =
-        server.request(Method::GET, "/rest/v1/notifications?select=body,link", Some(&bob)).send().await.unwrap().json().await.unwrap();
+    let notes: Value = server
+        .request(Method::GET, "/rest/v1/notifications?select=body,link", Some(&bob))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(notes.as_array().unwrap().len(), 1);
     assert_eq!(notes[0]["body"], Value::Null, "the notification preview is cleared");
     // The seed's filter hides it as before.
@@ -683,7 +725,8 @@ async fn members_cannot_post_system_messages_or_oversized_json() {
     expect_rest_error(resp, StatusCode::FORBIDDEN, "42501").await;
     let resp = post(json!({"conversation_id": conv, "content": "x", "meta": {"blob": "m".repeat(9000)}})).await.unwrap();
     expect_rest_error(resp, StatusCode::BAD_REQUEST, "23514").await;
-    let resp = post(json!({"conversation_id": conv, "content": "x", "attachments": [{"blob": "a".repeat(17000)}]})).await.unwrap();
+    let resp =
+        post(json!({"conversation_id": conv, "content": "x", "attachments": [{"blob": "a".repeat(17000)}]})).await.unwrap();
     expect_rest_error(resp, StatusCode::BAD_REQUEST, "23514").await;
     // user_metadata rides in every token: 4 KiB at most.
     let resp = server
@@ -724,8 +767,12 @@ async fn get_rpc_is_read_only_and_counts_call_the_function_once() {
     assert_eq!(before, after, "a GET call wrote nothing");
     // A read-only function is fine over GET, with an exact count.
     send_message(&server, &alice, conv, "eins").await;
-    let resp =
-        server.request(Method::GET, "/rest/v1/rpc/get_unread_counts", Some(&bob)).header("prefer", "count=exact").send().await.unwrap();
+    let resp = server
+        .request(Method::GET, "/rest/v1/rpc/get_unread_counts", Some(&bob))
+        .header("prefer", "count=exact")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers().get("content-range").and_then(|v| v.to_str().ok()), Some("0-0/1"));
     let body: Value = resp.json().await.unwrap();
@@ -742,7 +789,8 @@ async fn each_request_role_runs_with_its_statement_timeout() {
     for (token, expected) in [(server.anon_key.clone(), "3s"), (alice.access_token.clone(), "8s")] {
         let caller = werkfunk_server::caller::verify_token(&keys, &token, werkfunk_server::jwt::now()).unwrap();
         let mut tx = werkfunk_server::db::begin_as(server.db.pool(), &caller).await.unwrap();
-        let timeout: String = sqlx::query_scalar("select current_setting('statement_timeout')").fetch_one(&mut *tx).await.unwrap();
+        let timeout: String =
+            sqlx::query_scalar("select current_setting('statement_timeout')").fetch_one(&mut *tx).await.unwrap();
         assert_eq!(timeout, expected);
     }
     healthy(&server).await;
@@ -839,7 +887,10 @@ async fn the_server_migrates_and_serves_as_a_role_that_is_not_superuser() {
     // without any superuser privilege.
     let mut ws = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
     let topic = format!("realtime:messages:{conv}");
-    assert_eq!(ws.join(&topic, bindings(&[format!("conversation_id=eq.{conv}")]), Some(&bob.access_token)).await.payload["status"], "ok");
+    assert_eq!(
+        ws.join(&topic, bindings(&[format!("conversation_id=eq.{conv}")]), Some(&bob.access_token)).await.payload["status"],
+        "ok"
+    );
     ws.expect(WAIT, is_event(&topic, "system")).await.expect("subscribed");
     let message = send_message(&server, &alice, conv, "gleich weg").await;
     let resp = server
@@ -852,7 +903,10 @@ async fn the_server_migrates_and_serves_as_a_role_that_is_not_superuser() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     let deleted = ws
-        .expect(WAIT, |r| matches!(r, Received::Frame(f) if f.event == "postgres_changes" && f.payload["data"]["type"] == "DELETE"))
+        .expect(
+            WAIT,
+            |r| matches!(r, Received::Frame(f) if f.event == "postgres_changes" && f.payload["data"]["type"] == "DELETE"),
+        )
         .await;
     assert!(deleted.is_some(), "the DELETE reaches the member");
     // The sign-in limits and the auth tables work as that role too.
@@ -886,9 +940,14 @@ async fn a_removed_member_learns_of_the_removal_with_who_left() {
         .unwrap();
     assert!(resp.status().is_success());
     let got = ws
-        .expect(WAIT, |r| matches!(r, Received::Frame(f) if f.event == "postgres_changes" && f.payload["data"]["type"] == "DELETE"))
+        .expect(
+            WAIT,
+            |r| matches!(r, Received::Frame(f) if f.event == "postgres_changes" && f.payload["data"]["type"] == "DELETE"),
+        )
         .await;
-    let Some(Received::Frame(f)) = got else { panic!("Bob hears of his own removal, though he can no longer see the conversation") };
+    let Some(Received::Frame(f)) = got else {
+        panic!("Bob hears of his own removal, though he can no longer see the conversation")
+    };
     let old = &f.payload["data"]["old_record"];
     assert_eq!(old["conversation_id"], json!(conv));
     assert_eq!(old["user_id"], json!(bob.id));
@@ -905,7 +964,8 @@ async fn a_lost_change_feed_also_errors_typing_and_presence_channels() {
     let (typing, presence) = (format!("realtime:typing:{conv}"), format!("realtime:presence:{conv}"));
     assert_eq!(ws.join(&typing, json!({}), Some(&bob.access_token)).await.payload["status"], "ok");
     assert_eq!(
-        ws.join(&presence, json!({"presence": {"key": bob.id, "enabled": true}}), Some(&bob.access_token)).await.payload["status"],
+        ws.join(&presence, json!({"presence": {"key": bob.id, "enabled": true}}), Some(&bob.access_token)).await.payload
+            ["status"],
         "ok"
     );
     let cut: i64 = sqlx::query_scalar(

@@ -225,9 +225,20 @@ async fn presence_state_diffs_and_leave_on_disconnect() {
     assert_eq!(a.join(&topic, config(&alice.id), Some(&alice.access_token)).await.payload["status"], "ok");
     let Some(Received::Frame(state)) = a.expect(WAIT, is_event(&topic, "presence_state")).await else { panic!("presence_state") };
     assert_eq!(state.payload, json!({}), "sent even when empty");
-    let r = a.push(&topic, Some("1"), "presence", json!({"type": "presence", "event": "track", "payload": {"user_id": alice.id, "status": "online"}})).await;
-    let reply = a.expect(WAIT, |x| matches!(x, Received::Frame(f) if f.event == "phx_reply" && f.reference.as_deref() == Some(&r))).await;
-    assert!(matches!(reply, Some(Received::Frame(f)) if f.payload["status"] == "ok"), "track is answered ok even with presence disabled");
+    let r = a
+        .push(
+            &topic,
+            Some("1"),
+            "presence",
+            json!({"type": "presence", "event": "track", "payload": {"user_id": alice.id, "status": "online"}}),
+        )
+        .await;
+    let reply =
+        a.expect(WAIT, |x| matches!(x, Received::Frame(f) if f.event == "phx_reply" && f.reference.as_deref() == Some(&r))).await;
+    assert!(
+        matches!(reply, Some(Received::Frame(f)) if f.payload["status"] == "ok"),
+        "track is answered ok even with presence disabled"
+    );
     assert!(a.expect(WAIT, is_event(&topic, "presence_diff")).await.is_some(), "the tracker sees its own join");
 
     let mut b = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
@@ -313,7 +324,10 @@ async fn hostile_input_is_answered_and_harms_no_one() {
 
     // A bystander who must notice nothing.
     let mut bystander = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
-    assert_eq!(bystander.join(&topic, json!({"broadcast": {"self": true}}), Some(&bob.access_token)).await.payload["status"], "ok");
+    assert_eq!(
+        bystander.join(&topic, json!({"broadcast": {"self": true}}), Some(&bob.access_token)).await.payload["status"],
+        "ok"
+    );
 
     // Handshake: missing and forged keys.
     let ws_url = server.url.replacen("http", "ws", 1);
@@ -361,7 +375,10 @@ async fn hostile_input_is_answered_and_harms_no_one() {
     }
     assert_eq!(refused, 100);
     // An oversized frame ends only that socket.
-    let big = format!(r#"[null,"1","realtime:room-1","broadcast",{{"type":"broadcast","event":"x","payload":"{}"}}]"#, "x".repeat(2 * 1024 * 1024));
+    let big = format!(
+        r#"[null,"1","realtime:room-1","broadcast",{{"type":"broadcast","event":"x","payload":"{}"}}]"#,
+        "x".repeat(2 * 1024 * 1024)
+    );
     let _ = evil.send_raw_checked(Message::Text(big.into())).await;
     assert_eq!(evil.expect(WAIT, |r| *r == Received::Closed).await, Some(Received::Closed), "the server ends that socket");
 
@@ -371,7 +388,13 @@ async fn hostile_input_is_answered_and_harms_no_one() {
     alice_ws.push(&topic, Some("1"), "broadcast", json!({"type": "broadcast", "event": "typing", "payload": {"ok": 1}})).await;
     let got = bystander.expect(WAIT, |r| matches!(r, Received::Binary { .. })).await;
     assert_eq!(got, Some(Received::Binary { topic: topic.clone(), event: "typing".into(), payload: json!({"ok": 1}) }));
-    let heartbeat = Frame { join_ref: None, reference: Some("77".into()), topic: "phoenix".into(), event: "heartbeat".into(), payload: json!({}) };
+    let heartbeat = Frame {
+        join_ref: None,
+        reference: Some("77".into()),
+        topic: "phoenix".into(),
+        event: "heartbeat".into(),
+        payload: json!({}),
+    };
     bystander.send(&heartbeat).await;
     let Some(Received::Frame(r)) = bystander.expect(WAIT, is_event("phoenix", "phx_reply")).await else { panic!("heartbeat") };
     assert_eq!(r.payload["status"], "ok");
@@ -462,7 +485,11 @@ async fn a_lost_change_feed_makes_channels_rejoin_instead_of_missing_changes() {
     let (alice, bob, conv) = server.alice_and_bob().await;
     let topic = format!("realtime:messages:{conv}");
     let mut bob_ws = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
-    assert_eq!(bob_ws.join(&topic, changes_config(&format!("conversation_id=eq.{conv}")), Some(&bob.access_token)).await.payload["status"], "ok");
+    assert_eq!(
+        bob_ws.join(&topic, changes_config(&format!("conversation_id=eq.{conv}")), Some(&bob.access_token)).await.payload
+            ["status"],
+        "ok"
+    );
     // A broadcast-only channel has nothing to miss and is left alone.
     let mut calm = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
     assert_eq!(calm.join("realtime:lobby", json!({}), None).await.payload["status"], "ok");
@@ -480,7 +507,11 @@ async fn a_lost_change_feed_makes_channels_rejoin_instead_of_missing_changes() {
     assert!(calm.expect(QUIET, is_event("realtime:lobby", "phx_error")).await.is_none());
 
     // Rejoined, it receives changes again.
-    assert_eq!(bob_ws.join(&topic, changes_config(&format!("conversation_id=eq.{conv}")), Some(&bob.access_token)).await.payload["status"], "ok");
+    assert_eq!(
+        bob_ws.join(&topic, changes_config(&format!("conversation_id=eq.{conv}")), Some(&bob.access_token)).await.payload
+            ["status"],
+        "ok"
+    );
     assert_eq!(send_message(&server, &alice, conv, "wieder da").await, StatusCode::CREATED);
     let got = bob_ws.expect(WAIT, |r| change_of(r).is_some()).await.expect("delivery after the feed came back");
     assert_eq!(change_of(&got).unwrap()["data"]["record"]["content"], "wieder da");
@@ -497,7 +528,11 @@ async fn a_subscriber_without_privileges_costs_members_nothing() {
     let mut anon = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
     assert_eq!(anon.join("realtime:anon", changes_config(&filter), None).await.payload["status"], "ok");
     let mut bob_ws = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
-    assert_eq!(bob_ws.join(&format!("realtime:messages:{conv}"), changes_config(&filter), Some(&bob.access_token)).await.payload["status"], "ok");
+    assert_eq!(
+        bob_ws.join(&format!("realtime:messages:{conv}"), changes_config(&filter), Some(&bob.access_token)).await.payload
+            ["status"],
+        "ok"
+    );
     assert_eq!(send_message(&server, &alice, conv, "für Bob").await, StatusCode::CREATED);
     assert!(bob_ws.expect(WAIT, |r| change_of(r).is_some()).await.is_some(), "the member still receives");
     assert!(anon.expect(QUIET, |r| change_of(r).is_some()).await.is_none(), "anon receives nothing");

@@ -104,11 +104,10 @@ async fn refused(resp: Response, status: StatusCode, code: &str) -> Value {
 /// Every row of every application table, read as superuser: compared before and after a
 /// refused request to show it wrote nothing.
 async fn snapshot(server: &TestServer) -> Value {
-    let tables = ["profiles", "conversations", "conversation_members", "messages", "message_reads", "typing_indicators", "notifications"];
-    let parts: Vec<String> = tables
-        .iter()
-        .map(|t| format!("'{t}', (select coalesce(json_agg(t order by t.id), '[]') from public.{t} t)"))
-        .collect();
+    let tables =
+        ["profiles", "conversations", "conversation_members", "messages", "message_reads", "typing_indicators", "notifications"];
+    let parts: Vec<String> =
+        tables.iter().map(|t| format!("'{t}', (select coalesce(json_agg(t order by t.id), '[]') from public.{t} t)")).collect();
     sqlx::query_scalar(&format!("select json_build_object({})", parts.join(", ")))
         .fetch_one(server.db.pool())
         .await
@@ -144,16 +143,16 @@ async fn malformed_filters_are_refused_and_change_nothing() {
     let before = snapshot(&w.server).await;
 
     let malformed = [
-        "id=eq",                        // no value
-        "id=gleich.1",                  // unknown operator
-        "id=not.eq",                    // negated, no value
-        "or=(id.eq.1",                  // unbalanced
+        "id=eq",                         // no value
+        "id=gleich.1",                   // unknown operator
+        "id=not.eq",                     // negated, no value
+        "or=(id.eq.1",                   // unbalanced
         "or=(content.eq.a,and(id.eq.b)", // unbalanced inside
-        "or=id.eq.1",                   // not a list
-        "or=(content)",                 // no operator
-        "id=in.1,2",                    // list without parentheses
-        "deleted_at=is.vielleicht",     // `is` takes null/true/false/…
-        "content=eq.a&=eq.b",           // empty column name
+        "or=id.eq.1",                    // not a list
+        "or=(content)",                  // no operator
+        "id=in.1,2",                     // list without parentheses
+        "deleted_at=is.vielleicht",      // `is` takes null/true/false/…
+        "content=eq.a&=eq.b",            // empty column name
         "content;drop table messages=eq.x",
     ];
     for query in malformed {
@@ -166,7 +165,8 @@ async fn malformed_filters_are_refused_and_change_nothing() {
             .await
             .unwrap();
         refused(patch, StatusCode::BAD_REQUEST, "PGRST100").await;
-        let delete = rest(&w.server, Method::DELETE, &format!("/typing_indicators?{query}"), Some(&w.kundin)).send().await.unwrap();
+        let delete =
+            rest(&w.server, Method::DELETE, &format!("/typing_indicators?{query}"), Some(&w.kundin)).send().await.unwrap();
         refused(delete, StatusCode::BAD_REQUEST, "PGRST100").await;
     }
 
@@ -186,7 +186,17 @@ async fn malformed_filters_are_refused_and_change_nothing() {
     refused(resp, StatusCode::BAD_REQUEST, "42703").await;
 
     assert_eq!(snapshot(&w.server).await, before);
-    assert_eq!(count(&w.server, &format!("select count(*) from public.messages where id = '{}' and content = 'Bitte nicht löschen'", msg["id"].as_str().unwrap())).await, 1);
+    assert_eq!(
+        count(
+            &w.server,
+            &format!(
+                "select count(*) from public.messages where id = '{}' and content = 'Bitte nicht löschen'",
+                msg["id"].as_str().unwrap()
+            )
+        )
+        .await,
+        1
+    );
     w.server.stop().await;
 }
 
@@ -276,7 +286,8 @@ async fn invalid_json_is_pgrst102_and_changes_nothing() {
         refused(resp, StatusCode::BAD_REQUEST, "PGRST102").await;
     }
     // JSON, but not rows: scalars, arrays of scalars, and rows whose keys differ.
-    for body in [json!(42), json!("text"), json!([1, 2]), json!([{"conversation_id": w.conv, "content": "a"}, {"content": "b"}])] {
+    for body in [json!(42), json!("text"), json!([1, 2]), json!([{"conversation_id": w.conv, "content": "a"}, {"content": "b"}])]
+    {
         let resp = rest(&w.server, Method::POST, "/messages", Some(&w.kundin)).json(&body).send().await.unwrap();
         refused(resp, StatusCode::BAD_REQUEST, "PGRST102").await;
     }
@@ -322,7 +333,8 @@ async fn missing_forged_and_expired_keys_and_tokens_are_401() {
     let now = jwt::now();
     let other = Keys::new("ein-anderes-geheimnis-0123456789-abcdef");
     let ours = Keys::new(JWT_SECRET);
-    let user_claims = |role: &str, exp: i64| json!({"sub": w.kundin.id, "role": role, "aud": "authenticated", "iat": now - 100, "exp": exp});
+    let user_claims =
+        |role: &str, exp: i64| json!({"sub": w.kundin.id, "role": role, "aud": "authenticated", "iat": now - 100, "exp": exp});
 
     let forged_key = other.api_key(DbRole::Anon, now);
     let forged_service_key = other.api_key(DbRole::ServiceRole, now);
@@ -390,13 +402,11 @@ async fn message_content_is_checked() {
     let kept = send(&w.server, &w.kundin, w.conv, "Bleibt wie er ist").await;
     let before = snapshot(&w.server).await;
     let post = |body: Value| {
-        rest(&w.server, Method::POST, "/messages", Some(&w.kundin))
-            .header("prefer", "return=representation")
-            .json(&body)
-            .send()
+        rest(&w.server, Method::POST, "/messages", Some(&w.kundin)).header("prefer", "return=representation").json(&body).send()
     };
     for content in [String::new(), "   ".into(), " \n\t ".into(), "x".repeat(10_001)] {
-        let resp = post(json!({"conversation_id": w.conv, "sender_id": w.kundin.id, "content": content, "type": "text"})).await.unwrap();
+        let resp =
+            post(json!({"conversation_id": w.conv, "sender_id": w.kundin.id, "content": content, "type": "text"})).await.unwrap();
         refused(resp, StatusCode::BAD_REQUEST, "23514").await;
     }
     // Over 10,000 characters is refused whatever the type.
@@ -432,7 +442,8 @@ async fn unknown_tables_columns_and_functions() {
         let resp = rest(&w.server, Method::GET, path, Some(&w.kundin)).send().await.unwrap();
         refused(resp, StatusCode::NOT_FOUND, "PGRST205").await;
     }
-    let resp = rest(&w.server, Method::POST, "/nachrichten", Some(&w.kundin)).json(&json!({"content": "x"})).send().await.unwrap();
+    let resp =
+        rest(&w.server, Method::POST, "/nachrichten", Some(&w.kundin)).json(&json!({"content": "x"})).send().await.unwrap();
     refused(resp, StatusCode::NOT_FOUND, "PGRST205").await;
 
     // A key of the body that is no column.
@@ -480,9 +491,19 @@ async fn an_empty_batch_inserts_nothing() {
     let before = snapshot(&w.server).await;
     // supabase-js `.insert([]).select()`: nothing to insert, nothing inserted — not one row of
     // defaults (which the service role could otherwise create in `conversations`).
-    let resp = rest(&w.server, Method::POST, "/messages", Some(&w.kundin)).header("prefer", "return=representation").json(&json!([])).send().await.unwrap();
+    let resp = rest(&w.server, Method::POST, "/messages", Some(&w.kundin))
+        .header("prefer", "return=representation")
+        .json(&json!([]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok(resp, StatusCode::CREATED).await, json!([]));
-    let resp = service(&w.server, Method::POST, "/conversations").header("prefer", "return=representation").json(&json!([])).send().await.unwrap();
+    let resp = service(&w.server, Method::POST, "/conversations")
+        .header("prefer", "return=representation")
+        .json(&json!([]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok(resp, StatusCode::CREATED).await, json!([]));
     let resp = service(&w.server, Method::POST, "/conversations").json(&json!([])).send().await.unwrap();
     empty(resp, StatusCode::CREATED).await;
@@ -491,7 +512,12 @@ async fn an_empty_batch_inserts_nothing() {
     assert_eq!(snapshot(&w.server).await, before);
 
     // An empty object is one row of defaults, as in PostgREST.
-    let resp = service(&w.server, Method::POST, "/conversations?select=type,title").header("prefer", "return=representation").json(&json!({})).send().await.unwrap();
+    let resp = service(&w.server, Method::POST, "/conversations?select=type,title")
+        .header("prefer", "return=representation")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok(resp, StatusCode::CREATED).await, json!([{"type": "direct", "title": null}]));
     w.server.stop().await;
 }
@@ -502,10 +528,18 @@ async fn only_the_public_schema_is_exposed() {
     let before = snapshot(&w.server).await;
     // supabase-js sends Accept-Profile/Content-Profile with its `db.schema`: `public` works,
     // another schema is refused rather than silently served from `public`.
-    let resp = rest(&w.server, Method::GET, "/conversations?select=title", Some(&w.kundin)).header("accept-profile", "public").send().await.unwrap();
+    let resp = rest(&w.server, Method::GET, "/conversations?select=title", Some(&w.kundin))
+        .header("accept-profile", "public")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok(resp, StatusCode::OK).await, json!([{"title": "Bad sanieren"}]));
     for schema in ["auth", "private", "pg_catalog"] {
-        let resp = rest(&w.server, Method::GET, "/conversations", Some(&w.kundin)).header("accept-profile", schema).send().await.unwrap();
+        let resp = rest(&w.server, Method::GET, "/conversations", Some(&w.kundin))
+            .header("accept-profile", schema)
+            .send()
+            .await
+            .unwrap();
         refused(resp, StatusCode::NOT_ACCEPTABLE, "PGRST106").await;
         let resp = rest(&w.server, Method::POST, "/messages", Some(&w.kundin))
             .header("content-profile", schema)
@@ -514,7 +548,11 @@ async fn only_the_public_schema_is_exposed() {
             .await
             .unwrap();
         refused(resp, StatusCode::NOT_ACCEPTABLE, "PGRST106").await;
-        let resp = rest(&w.server, Method::POST, "/rpc/get_unread_counts", Some(&w.kundin)).header("content-profile", schema).send().await.unwrap();
+        let resp = rest(&w.server, Method::POST, "/rpc/get_unread_counts", Some(&w.kundin))
+            .header("content-profile", schema)
+            .send()
+            .await
+            .unwrap();
         refused(resp, StatusCode::NOT_ACCEPTABLE, "PGRST106").await;
     }
     assert_eq!(snapshot(&w.server).await, before);
@@ -566,11 +604,12 @@ async fn single_object_needs_exactly_one_row() {
     assert_eq!(snapshot(&w.server).await, before);
 
     // Exactly one row: a bare object.
-    let resp = rest(&w.server, Method::GET, &format!("/messages?id=eq.{}&select=content", a["id"].as_str().unwrap()), Some(&w.kundin))
-        .header("accept", SINGLE)
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        rest(&w.server, Method::GET, &format!("/messages?id=eq.{}&select=content", a["id"].as_str().unwrap()), Some(&w.kundin))
+            .header("accept", SINGLE)
+            .send()
+            .await
+            .unwrap();
     assert_eq!(ok(resp, StatusCode::OK).await, json!({"content": "Eins"}));
     w.server.stop().await;
 }
@@ -628,7 +667,10 @@ async fn filters() {
         (vec![("created_at", "lt.2026-01-03T10:00:00Z")], vec!["Alpha", "Beta"]),
         (vec![("created_at", "lte.2026-01-03T10:00:00+00:00")], vec!["Alpha", "Beta", "Gamma"]),
         // The same column twice: both apply.
-        (vec![("created_at", "gt.2026-01-01T10:00:00Z"), ("created_at", "lt.2026-01-05T10:00:00Z")], vec!["Beta", "Gamma", "Komma, drin"]),
+        (
+            vec![("created_at", "gt.2026-01-01T10:00:00Z"), ("created_at", "lt.2026-01-05T10:00:00Z")],
+            vec!["Beta", "Gamma", "Komma, drin"],
+        ),
         (vec![("body", "is.null")], vec!["Beta", "Delta"]),
         (vec![("body", "not.is.null")], vec!["Alpha", "Gamma", "Komma, drin"]),
         (vec![("read", "is.true")], vec!["Beta", "Komma, drin"]),
@@ -713,7 +755,11 @@ async fn order_limit_offset_and_range() {
     assert_eq!(strings(&ok(resp, StatusCode::PARTIAL_CONTENT).await, "title"), ["Beta", "Gamma"]);
 
     // Every row with a count: 200, the total after the slash.
-    let resp = rest(&w.server, Method::GET, "/notifications?select=title", Some(k)).header("prefer", "count=exact").send().await.unwrap();
+    let resp = rest(&w.server, Method::GET, "/notifications?select=title", Some(k))
+        .header("prefer", "count=exact")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(header(&resp, "content-range").as_deref(), Some("0-4/5"));
     assert_eq!(ok(resp, StatusCode::OK).await.as_array().unwrap().len(), 5);
     w.server.stop().await;
@@ -724,7 +770,9 @@ async fn head_with_exact_count() {
     let w = world().await;
     notifications(&w).await;
     let head = |query: &str, user: &TestUser| {
-        rest(&w.server, Method::HEAD, &format!("/notifications?select=*{query}"), Some(user)).header("prefer", "count=exact").send()
+        rest(&w.server, Method::HEAD, &format!("/notifications?select=*{query}"), Some(user))
+            .header("prefer", "count=exact")
+            .send()
     };
     // supabase-js: `.select('*', {count: 'exact', head: true})`; it reads the total after '/'.
     let resp = head("", &w.kundin).await.unwrap();
@@ -766,13 +814,18 @@ async fn select_with_aliases_and_embedding() {
     assert_eq!(strings(&list, "content"), ["Ich komme Montag", "Passt, danke"]);
     assert_eq!(list[0]["sender"], json!({"full_name": "Meister Müller", "avatar_url": null}));
     assert_eq!(list[1]["sender"], json!({"full_name": "Kundin Schmidt", "avatar_url": null}));
-    for key in ["id", "conversation_id", "sender_id", "content", "type", "attachments", "meta", "created_at", "updated_at", "deleted_at"] {
+    for key in
+        ["id", "conversation_id", "sender_id", "content", "type", "attachments", "meta", "created_at", "updated_at", "deleted_at"]
+    {
         assert!(list[0].get(key).is_some(), "`*` includes {key}: {}", list[0]);
     }
 
     // Aliases on columns, and the other ways to name a to-one relationship.
     let resp = rest(&w.server, Method::GET, &format!("/messages?id=eq.{}", m1["id"].as_str().unwrap()), Some(&w.kundin))
-        .query(&[("select", "text:content,von:sender_id,sender:profiles!sender_id(name:full_name,role),conversation:conversations(title,type)")])
+        .query(&[(
+            "select",
+            "text:content,von:sender_id,sender:profiles!sender_id(name:full_name,role),conversation:conversations(title,type)",
+        )])
         .send()
         .await
         .unwrap();
@@ -790,7 +843,10 @@ async fn select_with_aliases_and_embedding() {
         .send()
         .await
         .unwrap();
-    assert_eq!(ok(resp, StatusCode::OK).await, json!([{"content": "Ich komme Montag", "profiles": {"full_name": "Meister Müller"}}]));
+    assert_eq!(
+        ok(resp, StatusCode::OK).await,
+        json!([{"content": "Ich komme Montag", "profiles": {"full_name": "Meister Müller"}}])
+    );
 
     // To-many: an array per parent, empty when there is nothing.
     let resp = rest(&w.server, Method::GET, "/conversations", Some(&w.kundin))
@@ -856,7 +912,11 @@ async fn return_minimal_and_representation() {
     assert_eq!(ok(resp, StatusCode::CREATED).await, json!([{"content": "mit Antwort", "sender_id": w.kundin.id}]));
     assert_eq!(count(&w.server, "select count(*) from public.messages").await, 3);
 
-    let resp = rest(&w.server, Method::PATCH, "/messages?content=eq.minimal&select=content", Some(&w.kundin)).json(&json!({"content": "minimal!"})).send().await.unwrap();
+    let resp = rest(&w.server, Method::PATCH, "/messages?content=eq.minimal&select=content", Some(&w.kundin))
+        .json(&json!({"content": "minimal!"}))
+        .send()
+        .await
+        .unwrap();
     empty(resp, StatusCode::NO_CONTENT).await;
     let resp = rest(&w.server, Method::PATCH, "/messages?content=eq.minimal!&select=content", Some(&w.kundin))
         .header("prefer", "return=representation")
@@ -880,16 +940,17 @@ async fn return_minimal_and_representation() {
 async fn bulk_insert_with_columns() {
     let w = world().await;
     // postgrest-js sends `columns` with the union of the objects' keys, quoted.
-    let resp = rest(&w.server, Method::POST, "/messages?columns=%22conversation_id%22,%22content%22&select=content", Some(&w.kundin))
-        .header("prefer", "return=representation")
-        .json(&json!([
-            {"conversation_id": w.conv, "content": "Erstens"},
-            {"conversation_id": w.conv, "content": "Zweitens", "nicht_in_columns": true},
-            {"conversation_id": w.conv, "content": "Drittens"}
-        ]))
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        rest(&w.server, Method::POST, "/messages?columns=%22conversation_id%22,%22content%22&select=content", Some(&w.kundin))
+            .header("prefer", "return=representation")
+            .json(&json!([
+                {"conversation_id": w.conv, "content": "Erstens"},
+                {"conversation_id": w.conv, "content": "Zweitens", "nicht_in_columns": true},
+                {"conversation_id": w.conv, "content": "Drittens"}
+            ]))
+            .send()
+            .await
+            .unwrap();
     let rows = ok(resp, StatusCode::CREATED).await;
     assert_eq!(strings(&rows, "content"), ["Erstens", "Zweitens", "Drittens"]);
     assert_eq!(count(&w.server, &format!("select count(*) from public.messages where sender_id = '{}'", w.kundin.id)).await, 3);
@@ -912,7 +973,10 @@ async fn upserts() {
     let id = Uuid::now_v7();
     let msg = json!({"id": id, "conversation_id": w.conv, "sender_id": w.kundin.id, "content": "Einmal", "type": "text"});
     let post = |body: &Value, prefer: &str, query: &str| {
-        rest(&w.server, Method::POST, &format!("/messages{query}"), Some(&w.kundin)).header("prefer", prefer.to_owned()).json(body).send()
+        rest(&w.server, Method::POST, &format!("/messages{query}"), Some(&w.kundin))
+            .header("prefer", prefer.to_owned())
+            .json(body)
+            .send()
     };
     let resp = post(&msg, "return=representation", "").await.unwrap();
     assert_eq!(strings(&ok(resp, StatusCode::CREATED).await, "id"), [id.to_string()]);
@@ -929,7 +993,10 @@ async fn upserts() {
         let resp = post(&again, "resolution=ignore-duplicates", query).await.unwrap();
         empty(resp, StatusCode::CREATED).await;
     }
-    assert_eq!(count(&w.server, &format!("select count(*) from public.messages where id = '{id}' and content = 'Einmal'")).await, 1);
+    assert_eq!(
+        count(&w.server, &format!("select count(*) from public.messages where id = '{id}' and content = 'Einmal'")).await,
+        1
+    );
     assert_eq!(count(&w.server, "select count(*) from public.messages").await, 1);
     assert_eq!(count(&w.server, "select count(*) from public.notifications").await, notified);
 
@@ -993,10 +1060,11 @@ async fn insert_on_conflict_with_an_id_from_another_conversation_returns_no_row(
     assert_eq!(snapshot(&w.server).await, before, "the meister's message is untouched and nobody was notified");
 
     // Reading the id back — how the outbox settles it — shows where the message really is.
-    let resp = rest(&w.server, Method::GET, &format!("/messages?id=eq.{id}&select=conversation_id,sender_id,content"), Some(&w.kundin))
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        rest(&w.server, Method::GET, &format!("/messages?id=eq.{id}&select=conversation_id,sender_id,content"), Some(&w.kundin))
+            .send()
+            .await
+            .unwrap();
     assert_eq!(
         ok(resp, StatusCode::OK).await,
         json!([{"conversation_id": w.conv, "sender_id": w.meister.id, "content": "Original des Meisters"}])
@@ -1047,43 +1115,71 @@ async fn patch_and_delete_with_filters() {
         .await
         .unwrap();
     empty(resp, StatusCode::NO_CONTENT).await;
-    let resp = rest(&w.server, Method::GET, &format!("/messages?conversation_id=eq.{}&deleted_at=is.null&select=id&order=created_at.asc", w.conv), Some(&w.meister))
-        .send()
-        .await
-        .unwrap();
+    let resp = rest(
+        &w.server,
+        Method::GET,
+        &format!("/messages?conversation_id=eq.{}&deleted_at=is.null&select=id&order=created_at.asc", w.conv),
+        Some(&w.meister),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(strings(&ok(resp, StatusCode::OK).await, "id"), [id(&a), id(&c), id(&m)]);
 
     // The seed's markAsRead: update last_read_at of one's own membership, by two filters.
-    let resp = rest(&w.server, Method::PATCH, &format!("/conversation_members?conversation_id=eq.{}&user_id=eq.{}", w.conv, w.meister.id), Some(&w.meister))
-        .json(&json!({"last_read_at": chrono_now()}))
-        .send()
-        .await
-        .unwrap();
+    let resp = rest(
+        &w.server,
+        Method::PATCH,
+        &format!("/conversation_members?conversation_id=eq.{}&user_id=eq.{}", w.conv, w.meister.id),
+        Some(&w.meister),
+    )
+    .json(&json!({"last_read_at": chrono_now()}))
+    .send()
+    .await
+    .unwrap();
     empty(resp, StatusCode::NO_CONTENT).await;
     // Changing anything else of a membership is refused (column grant) and writes nothing.
     let before = snapshot(&w.server).await;
-    let resp = rest(&w.server, Method::PATCH, &format!("/conversation_members?conversation_id=eq.{}&user_id=eq.{}", w.conv, w.kundin.id), Some(&w.kundin))
-        .json(&json!({"role": "owner"}))
-        .send()
-        .await
-        .unwrap();
+    let resp = rest(
+        &w.server,
+        Method::PATCH,
+        &format!("/conversation_members?conversation_id=eq.{}&user_id=eq.{}", w.conv, w.kundin.id),
+        Some(&w.kundin),
+    )
+    .json(&json!({"role": "owner"}))
+    .send()
+    .await
+    .unwrap();
     refused(resp, StatusCode::FORBIDDEN, "42501").await;
     assert_eq!(snapshot(&w.server).await, before);
 
     // DELETE: members may delete only their own typing indicators; messages not at all.
     for user in [&w.kundin, &w.meister] {
-        let resp = rest(&w.server, Method::POST, "/typing_indicators", Some(user)).json(&json!({"conversation_id": w.conv})).send().await.unwrap();
+        let resp = rest(&w.server, Method::POST, "/typing_indicators", Some(user))
+            .json(&json!({"conversation_id": w.conv}))
+            .send()
+            .await
+            .unwrap();
         empty(resp, StatusCode::CREATED).await;
     }
-    let resp = rest(&w.server, Method::DELETE, &format!("/typing_indicators?conversation_id=eq.{}&select=user_id", w.conv), Some(&w.kundin))
-        .header("prefer", "return=representation")
+    let resp = rest(
+        &w.server,
+        Method::DELETE,
+        &format!("/typing_indicators?conversation_id=eq.{}&select=user_id", w.conv),
+        Some(&w.kundin),
+    )
+    .header("prefer", "return=representation")
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(ok(resp, StatusCode::OK).await, json!([{"user_id": w.kundin.id}]));
+    let left: Vec<Uuid> =
+        sqlx::query_scalar("select user_id from public.typing_indicators").fetch_all(w.server.db.pool()).await.unwrap();
+    assert_eq!(left, [w.meister.id]);
+    let resp = rest(&w.server, Method::DELETE, &format!("/typing_indicators?user_id=eq.{}", w.meister.id), Some(&w.meister))
         .send()
         .await
         .unwrap();
-    assert_eq!(ok(resp, StatusCode::OK).await, json!([{"user_id": w.kundin.id}]));
-    let left: Vec<Uuid> = sqlx::query_scalar("select user_id from public.typing_indicators").fetch_all(w.server.db.pool()).await.unwrap();
-    assert_eq!(left, [w.meister.id]);
-    let resp = rest(&w.server, Method::DELETE, &format!("/typing_indicators?user_id=eq.{}", w.meister.id), Some(&w.meister)).send().await.unwrap();
     empty(resp, StatusCode::NO_CONTENT).await;
     assert_eq!(count(&w.server, "select count(*) from public.typing_indicators").await, 0);
 
@@ -1094,9 +1190,15 @@ async fn patch_and_delete_with_filters() {
 
     // The service role deletes by filter, and only what matches (the soft-deleted message's
     // text is gone, so it no longer matches its old text).
-    let resp = service(&w.server, Method::DELETE, &format!("/messages?sender_id=eq.{}&content=eq.Überarbeitet", w.kundin.id)).send().await.unwrap();
+    let resp = service(&w.server, Method::DELETE, &format!("/messages?sender_id=eq.{}&content=eq.Überarbeitet", w.kundin.id))
+        .send()
+        .await
+        .unwrap();
     empty(resp, StatusCode::NO_CONTENT).await;
-    let left: Vec<String> = sqlx::query_scalar("select id::text from public.messages order by created_at").fetch_all(w.server.db.pool()).await.unwrap();
+    let left: Vec<String> = sqlx::query_scalar("select id::text from public.messages order by created_at")
+        .fetch_all(w.server.db.pool())
+        .await
+        .unwrap();
     assert_eq!(left, [id(&b), id(&c), id(&m)]);
     w.server.stop().await;
 }
@@ -1171,26 +1273,49 @@ async fn rls_decides_over_rest() {
     assert_eq!(snapshot(&w.server).await, before);
 
     // Members see it, with the sender embedded.
-    let resp = rest(&w.server, Method::GET, &format!("/messages?conversation_id=eq.{}&select=content,sender:sender_id(full_name)", w.conv), Some(&w.kundin))
+    let resp = rest(
+        &w.server,
+        Method::GET,
+        &format!("/messages?conversation_id=eq.{}&select=content,sender:sender_id(full_name)", w.conv),
+        Some(&w.kundin),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(
+        ok(resp, StatusCode::OK).await,
+        json!([{"content": "Nur für Mitglieder", "sender": {"full_name": "Meister Müller"}}])
+    );
+
+    // The notification center: own rows only, and only `read` may change.
+    let resp = rest(&w.server, Method::GET, "/notifications?select=*&order=created_at.desc&limit=20", Some(&w.kundin))
         .send()
         .await
         .unwrap();
-    assert_eq!(ok(resp, StatusCode::OK).await, json!([{"content": "Nur für Mitglieder", "sender": {"full_name": "Meister Müller"}}]));
-
-    // The notification center: own rows only, and only `read` may change.
-    let resp = rest(&w.server, Method::GET, "/notifications?select=*&order=created_at.desc&limit=20", Some(&w.kundin)).send().await.unwrap();
     let list = ok(resp, StatusCode::OK).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["title"], "Neue Nachricht");
     assert_eq!(list[0]["body"], "Nur für Mitglieder");
     assert_eq!(list[0]["link"], format!("/conversations/{}", w.conv));
     let note = list[0]["id"].as_str().unwrap().to_owned();
-    let resp = rest(&w.server, Method::PATCH, &format!("/notifications?id=eq.{note}"), Some(&w.fremd)).json(&json!({"read": true})).send().await.unwrap();
+    let resp = rest(&w.server, Method::PATCH, &format!("/notifications?id=eq.{note}"), Some(&w.fremd))
+        .json(&json!({"read": true}))
+        .send()
+        .await
+        .unwrap();
     empty(resp, StatusCode::NO_CONTENT).await;
     assert_eq!(count(&w.server, "select count(*) from public.notifications where read").await, 0, "not the outsider");
-    let resp = rest(&w.server, Method::PATCH, &format!("/notifications?id=eq.{note}"), Some(&w.kundin)).json(&json!({"title": "Anders"})).send().await.unwrap();
+    let resp = rest(&w.server, Method::PATCH, &format!("/notifications?id=eq.{note}"), Some(&w.kundin))
+        .json(&json!({"title": "Anders"}))
+        .send()
+        .await
+        .unwrap();
     refused(resp, StatusCode::FORBIDDEN, "42501").await;
-    let resp = rest(&w.server, Method::PATCH, &format!("/notifications?id=eq.{note}"), Some(&w.kundin)).json(&json!({"read": true})).send().await.unwrap();
+    let resp = rest(&w.server, Method::PATCH, &format!("/notifications?id=eq.{note}"), Some(&w.kundin))
+        .json(&json!({"read": true}))
+        .send()
+        .await
+        .unwrap();
     empty(resp, StatusCode::NO_CONTENT).await;
     assert_eq!(count(&w.server, "select count(*) from public.notifications where read and title = 'Neue Nachricht'").await, 1);
     w.server.stop().await;
@@ -1209,20 +1334,37 @@ async fn rpc_functions() {
     let direct: Uuid = first.as_str().expect("a uuid string").parse().unwrap();
     let again = ok(rpc("create_conversation", Some(&w.kundin), args).await.unwrap(), StatusCode::OK).await;
     assert_eq!(again, first);
-    let resp = rpc("create_conversation", Some(&w.fremd), json!({"p_type": "direct", "p_title": null, "p_member_ids": [w.kundin.id]})).await.unwrap();
+    let resp =
+        rpc("create_conversation", Some(&w.fremd), json!({"p_type": "direct", "p_title": null, "p_member_ids": [w.kundin.id]}))
+            .await
+            .unwrap();
     assert_eq!(ok(resp, StatusCode::OK).await, first, "from the other side too");
-    let resp = rest(&w.server, Method::GET, &format!("/conversation_members?conversation_id=eq.{direct}&select=user_id,role&order=role.desc"), Some(&w.fremd))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ok(resp, StatusCode::OK).await, json!([{"user_id": w.kundin.id, "role": "owner"}, {"user_id": w.fremd.id, "role": "member"}]));
+    let resp = rest(
+        &w.server,
+        Method::GET,
+        &format!("/conversation_members?conversation_id=eq.{direct}&select=user_id,role&order=role.desc"),
+        Some(&w.fremd),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(
+        ok(resp, StatusCode::OK).await,
+        json!([{"user_id": w.kundin.id, "role": "owner"}, {"user_id": w.fremd.id, "role": "member"}])
+    );
 
     let before = snapshot(&w.server).await;
-    let resp = rpc("create_conversation", Some(&w.kundin), json!({"p_type": "party", "p_title": "x", "p_member_ids": []})).await.unwrap();
+    let resp = rpc("create_conversation", Some(&w.kundin), json!({"p_type": "party", "p_title": "x", "p_member_ids": []}))
+        .await
+        .unwrap();
     refused(resp, StatusCode::BAD_REQUEST, "22023").await;
-    let resp = rpc("create_conversation", None, json!({"p_type": "group", "p_title": "anonym", "p_member_ids": []})).await.unwrap();
+    let resp =
+        rpc("create_conversation", None, json!({"p_type": "group", "p_title": "anonym", "p_member_ids": []})).await.unwrap();
     refused(resp, StatusCode::UNAUTHORIZED, "42501").await;
-    let resp = rpc("create_conversation", Some(&w.kundin), json!({"p_type": "group", "p_title": "x", "p_member_ids": ["keine-uuid"]})).await.unwrap();
+    let resp =
+        rpc("create_conversation", Some(&w.kundin), json!({"p_type": "group", "p_title": "x", "p_member_ids": ["keine-uuid"]}))
+            .await
+            .unwrap();
     refused(resp, StatusCode::BAD_REQUEST, "22P02").await;
     assert_eq!(snapshot(&w.server).await, before);
 
@@ -1242,13 +1384,17 @@ async fn rpc_functions() {
     let resp = rpc("get_unread_counts", Some(&w.kundin), json!({})).await.unwrap();
     let mut counts = ok(resp, StatusCode::OK).await.as_array().unwrap().clone();
     counts.sort_by_key(|c| c["unread_count"].as_i64());
-    assert_eq!(counts, [json!({"conversation_id": direct, "unread_count": 0}), json!({"conversation_id": w.conv, "unread_count": 2})]);
+    assert_eq!(
+        counts,
+        [json!({"conversation_id": direct, "unread_count": 0}), json!({"conversation_id": w.conv, "unread_count": 2})]
+    );
     // supabase-js sends `rpc('get_unread_counts')` with no body at all.
     let resp = rest(&w.server, Method::POST, "/rpc/get_unread_counts", Some(&w.meister)).send().await.unwrap();
     assert_eq!(ok(resp, StatusCode::OK).await, json!([{"conversation_id": w.conv, "unread_count": 0}]));
 
     // search_profiles over GET with the argument in the query string, and over POST.
-    let resp = rest(&w.server, Method::GET, "/rpc/search_profiles", Some(&w.fremd)).query(&[("p_query", "müll")]).send().await.unwrap();
+    let resp =
+        rest(&w.server, Method::GET, "/rpc/search_profiles", Some(&w.fremd)).query(&[("p_query", "müll")]).send().await.unwrap();
     let found = ok(resp, StatusCode::OK).await;
     assert_eq!(strings(&found, "full_name"), ["Meister Müller"]);
     assert_eq!(found[0]["id"], w.meister.id.to_string());

@@ -38,12 +38,8 @@ async fn seed_flow() {
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["sender"], json!({"full_name": "Kundin Schmidt", "avatar_url": null}));
 
-    let resp = server
-        .request(Method::POST, "/rest/v1/rpc/get_unread_counts", Some(&meister))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        server.request(Method::POST, "/rest/v1/rpc/get_unread_counts", Some(&meister)).json(&json!({})).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let counts: Value = resp.json().await.unwrap();
     assert_eq!(counts, json!([{"conversation_id": conv, "unread_count": 1}]));

@@ -59,10 +59,7 @@ impl Cluster {
         }
         if !data.join("PG_VERSION").exists() {
             let mut initdb = pg_command(&bin.join("initdb"), as_root);
-            initdb
-                .arg("-D")
-                .arg(&data)
-                .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8"]);
+            initdb.arg("-D").arg(&data).args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8"]);
             run(&mut initdb)?;
         }
         let port = free_port()?;
@@ -85,13 +82,7 @@ impl Cluster {
         }
         let log = dir.join("postgres.log");
         let mut pg_ctl = pg_command(&bin.join("pg_ctl"), as_root);
-        pg_ctl
-            .arg("-D")
-            .arg(&data)
-            .arg("-l")
-            .arg(&log)
-            .args(["-w", "-t", "60", "start"])
-            .stdout(Stdio::null());
+        pg_ctl.arg("-D").arg(&data).arg("-l").arg(&log).args(["-w", "-t", "60", "start"]).stdout(Stdio::null());
         if let Err(e) = run(&mut pg_ctl) {
             let tail = fs::read_to_string(&log).unwrap_or_default();
             if temporary {
@@ -122,11 +113,7 @@ impl Cluster {
         let pg_ctl = self.bin.join("pg_ctl");
         let data = self.dir.join("data");
         let prefix = if is_root() { "runuser -u postgres -- " } else { "" };
-        let mut script = format!(
-            "{prefix}'{}' -D '{}' -m immediate -w stop >/dev/null 2>&1",
-            pg_ctl.display(),
-            data.display()
-        );
+        let mut script = format!("{prefix}'{}' -D '{}' -m immediate -w stop >/dev/null 2>&1", pg_ctl.display(), data.display());
         if self.temporary {
             script.push_str(&format!("; rm -rf '{}'", self.dir.display()));
         }
@@ -161,11 +148,7 @@ impl Drop for Cluster {
 
 fn is_root() -> bool {
     std::env::var("USER").map(|u| u == "root").unwrap_or(false)
-        || Command::new("id")
-            .arg("-u")
-            .output()
-            .map(|o| o.stdout.trim_ascii() == b"0")
-            .unwrap_or(false)
+        || Command::new("id").arg("-u").output().map(|o| o.stdout.trim_ascii() == b"0").unwrap_or(false)
 }
 
 fn pg_command(program: &Path, as_root: bool) -> Command {
@@ -207,9 +190,5 @@ fn run(cmd: &mut Command) -> io::Result<()> {
     if out.status.success() {
         return Ok(());
     }
-    Err(io::Error::other(format!(
-        "{cmd:?} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    )))
+    Err(io::Error::other(format!("{cmd:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr))))
 }

@@ -11,7 +11,6 @@ use werkfunk_server::jwt::{self, DbRole, Keys};
 
 use crate::cluster::{Cluster, CLUSTER_URL_ENV};
 
-
 /// The secret every test server signs with.
 pub const JWT_SECRET: &str = "werkfunk-test-secret-0123456789-abcdefghijklmnop";
 
@@ -100,7 +99,11 @@ impl TestDb {
         conn.execute(format!("create database {name} owner {PLAIN_OWNER}").as_str()).await.expect("create the plain database");
         conn.close().await.ok();
         let superuser_url = format!("{}/{name}", cluster_base_url());
-        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(8).connect(&superuser_url).await.expect("connect to test database");
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(8)
+            .connect(&superuser_url)
+            .await
+            .expect("connect to test database");
         let url = superuser_url.replacen("postgres@", &format!("{PLAIN_OWNER}@"), 1);
         TestDb { name, url, pool }
     }
@@ -248,10 +251,7 @@ impl TestServer {
     /// A request to `path` (e.g. `/rest/v1/messages`) with the anon key, and `user`'s token if given.
     pub fn request(&self, method: reqwest::Method, path: &str, user: Option<&TestUser>) -> reqwest::RequestBuilder {
         let token = user.map(|u| u.access_token.as_str()).unwrap_or(&self.anon_key);
-        self.http
-            .request(method, format!("{}{path}", self.url))
-            .header("apikey", &self.anon_key)
-            .bearer_auth(token)
+        self.http.request(method, format!("{}{path}", self.url)).header("apikey", &self.anon_key).bearer_auth(token)
     }
 
     /// Signs up `name` (role `tradesperson` or `customer`) with a unique email.

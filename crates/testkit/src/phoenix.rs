@@ -21,7 +21,11 @@ pub struct TestSocket {
 pub enum Received {
     Frame(Frame),
     /// A kind-4 binary broadcast: topic, event, payload.
-    Binary { topic: String, event: String, payload: Value },
+    Binary {
+        topic: String,
+        event: String,
+        payload: Value,
+    },
     Closed,
 }
 
@@ -55,7 +59,13 @@ impl TestSocket {
     /// Sends `event` on `topic` with `payload`; returns its ref.
     pub async fn push(&mut self, topic: &str, join_ref: Option<&str>, event: &str, payload: Value) -> String {
         let r = self.next_ref();
-        let f = Frame { join_ref: join_ref.map(str::to_owned), reference: Some(r.clone()), topic: topic.to_owned(), event: event.to_owned(), payload };
+        let f = Frame {
+            join_ref: join_ref.map(str::to_owned),
+            reference: Some(r.clone()),
+            topic: topic.to_owned(),
+            event: event.to_owned(),
+            payload,
+        };
         self.send(&f).await;
         r
     }
@@ -107,9 +117,21 @@ impl TestSocket {
         if let Some(t) = access_token {
             payload["access_token"] = json!(t);
         }
-        let f = Frame { join_ref: Some(join_ref.clone()), reference: Some(join_ref.clone()), topic: topic.to_owned(), event: "phx_join".into(), payload };
+        let f = Frame {
+            join_ref: Some(join_ref.clone()),
+            reference: Some(join_ref.clone()),
+            topic: topic.to_owned(),
+            event: "phx_join".into(),
+            payload,
+        };
         self.send(&f).await;
-        match self.expect(Duration::from_secs(10), |r| matches!(r, Received::Frame(f) if f.event == "phx_reply" && f.reference.as_deref() == Some(&join_ref))).await {
+        match self
+            .expect(
+                Duration::from_secs(10),
+                |r| matches!(r, Received::Frame(f) if f.event == "phx_reply" && f.reference.as_deref() == Some(&join_ref)),
+            )
+            .await
+        {
             Some(Received::Frame(f)) => f,
             other => panic!("no join reply for {topic}: {other:?}"),
         }

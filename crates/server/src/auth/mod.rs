@@ -72,7 +72,11 @@ impl Default for AuthLimits {
 
 /// GoTrue's answer when the hashing pool is full.
 fn busy() -> Error {
-    Error::auth(StatusCode::TOO_MANY_REQUESTS, "over_request_rate_limit", "Too many requests are being processed. Please try again later.")
+    Error::auth(
+        StatusCode::TOO_MANY_REQUESTS,
+        "over_request_rate_limit",
+        "Too many requests are being processed. Please try again later.",
+    )
 }
 
 fn hash_error(e: password::HashError) -> Error {
@@ -156,7 +160,11 @@ async fn signup(State(state): State<AppState>, headers: HeaderMap, body: axum::b
     let req: SignUp = parse(&body)?;
     let email = req.email.trim().to_owned();
     if !valid_email(&email) {
-        return Err(Error::auth(StatusCode::BAD_REQUEST, "validation_failed", "Unable to validate email address: invalid format"));
+        return Err(Error::auth(
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            "Unable to validate email address: invalid format",
+        ));
     }
     check_password(&req.password)?;
     let metadata = match req.data {
@@ -215,7 +223,11 @@ async fn token(
 }
 
 fn too_many_failures() -> Error {
-    Error::auth(StatusCode::TOO_MANY_REQUESTS, "over_request_rate_limit", "Too many failed sign-in attempts for this account. Please try again later.")
+    Error::auth(
+        StatusCode::TOO_MANY_REQUESTS,
+        "over_request_rate_limit",
+        "Too many failed sign-in attempts for this account. Please try again later.",
+    )
 }
 
 /// Records a sign-in attempt of `email` from `address` before its password is checked, or
@@ -230,7 +242,10 @@ async fn record_attempt(state: &AppState, email: &str, address: &str) -> Result<
         .bind(email)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("select pg_advisory_xact_lock(hashtext('werkfunk.sign_in.address:' || $1))").bind(address).execute(&mut *tx).await?;
+    sqlx::query("select pg_advisory_xact_lock(hashtext('werkfunk.sign_in.address:' || $1))")
+        .bind(address)
+        .execute(&mut *tx)
+        .await?;
     let (account_address, by_address, by_account): (i64, i64, i64) = sqlx::query_as(
         "select count(*) filter (where f.email = lower($1) and f.address = $2),
                 count(*) filter (where f.address = $2),
@@ -308,8 +323,9 @@ struct UserCaller {
 
 async fn user_caller(state: &AppState, headers: &HeaderMap) -> Result<UserCaller> {
     require_key(state, headers)?;
-    let token = caller::bearer(headers)
-        .ok_or_else(|| Error::auth(StatusCode::UNAUTHORIZED, "no_authorization", "This endpoint requires a valid Bearer token"))?;
+    let token = caller::bearer(headers).ok_or_else(|| {
+        Error::auth(StatusCode::UNAUTHORIZED, "no_authorization", "This endpoint requires a valid Bearer token")
+    })?;
     let verified = state.keys.verify(token, jwt::now()).map_err(|e| {
         Error::auth(StatusCode::FORBIDDEN, "bad_jwt", format!("invalid JWT: unable to parse or verify signature, {e}"))
     })?;
@@ -322,7 +338,11 @@ async fn user_caller(state: &AppState, headers: &HeaderMap) -> Result<UserCaller
             .fetch_one(&state.pool)
             .await?;
         if !alive {
-            return Err(Error::auth(StatusCode::FORBIDDEN, "session_not_found", "Session from session_id claim in JWT does not exist"));
+            return Err(Error::auth(
+                StatusCode::FORBIDDEN,
+                "session_not_found",
+                "Session from session_id claim in JWT does not exist",
+            ));
         }
     }
     Ok(UserCaller { user_id, session_id: verified.claims.session_id })
@@ -341,7 +361,11 @@ async fn update_user(State(state): State<AppState>, headers: HeaderMap, body: ax
     let caller = user_caller(&state, &headers).await?;
     let req: UserUpdate = parse(&body)?;
     if req.email.is_some() {
-        return Err(Error::auth(StatusCode::UNPROCESSABLE_ENTITY, "email_change_not_supported", "Changing the email address is not supported"));
+        return Err(Error::auth(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "email_change_not_supported",
+            "Changing the email address is not supported",
+        ));
     }
     let data = match req.data {
         None | Some(Value::Null) => None,
@@ -399,8 +423,12 @@ async fn logout(State(state): State<AppState>, Query(q): Query<LogoutQuery>, hea
     let caller = user_caller(&state, &headers).await?;
     let query = match (q.scope.as_deref().unwrap_or("global"), caller.session_id) {
         ("global", _) => sqlx::query("delete from auth.sessions where user_id = $1").bind(caller.user_id),
-        ("local", Some(sid)) => sqlx::query("delete from auth.sessions where user_id = $1 and id = $2").bind(caller.user_id).bind(sid),
-        ("others", Some(sid)) => sqlx::query("delete from auth.sessions where user_id = $1 and id <> $2").bind(caller.user_id).bind(sid),
+        ("local", Some(sid)) => {
+            sqlx::query("delete from auth.sessions where user_id = $1 and id = $2").bind(caller.user_id).bind(sid)
+        }
+        ("others", Some(sid)) => {
+            sqlx::query("delete from auth.sessions where user_id = $1 and id <> $2").bind(caller.user_id).bind(sid)
+        }
         ("local" | "others", None) => return Ok(StatusCode::NO_CONTENT),
         (other, _) => {
             return Err(Error::auth(StatusCode::BAD_REQUEST, "validation_failed", format!("Unsupported logout scope {other:?}")))

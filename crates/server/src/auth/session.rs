@@ -65,12 +65,7 @@ fn access_token(state: &AppState, user: &Value, session_id: Uuid) -> (String, i6
     (state.keys.sign(&claims), exp)
 }
 
-async fn store_refresh_token(
-    conn: &mut PgConnection,
-    user_id: Uuid,
-    session_id: Uuid,
-    parent: Option<&str>,
-) -> Result<String> {
+async fn store_refresh_token(conn: &mut PgConnection, user_id: Uuid, session_id: Uuid, parent: Option<&str>) -> Result<String> {
     let token = new_refresh_token();
     sqlx::query("insert into auth.refresh_tokens (token_hash, user_id, session_id, parent) values ($1, $2, $3, $4)")
         .bind(token_hash(&token))

@@ -364,7 +364,13 @@ fn payload(c: &Change, columns: &Value) -> Value {
 /// `(claims index, row id)` pairs that Postgres lets each claims object select, asking
 /// each group's claims only about the group's rows: `realtime.authorize` once per group,
 /// all in one statement.
-async fn authorize(rt: &Realtime, table: &str, groups: &[Group], deleted: &[Value], claims: &[Arc<str>]) -> Result<HashSet<(usize, Uuid)>, sqlx::Error> {
+async fn authorize(
+    rt: &Realtime,
+    table: &str,
+    groups: &[Group],
+    deleted: &[Value],
+    claims: &[Arc<str>],
+) -> Result<HashSet<(usize, Uuid)>, sqlx::Error> {
     // [{"ids": [...], "claims": [<claims JSON>, ...]}, ...]; the claims are JSON already.
     let mut spec = String::from("[");
     for (g, group) in groups.iter().enumerate() {

@@ -70,7 +70,15 @@ pub struct Binding {
 /// Supabase's deterministic, non-zero binding id (FNV-1a over the binding's fields).
 pub fn binding_id(b: &ChangeBinding) -> u32 {
     let mut h: u32 = 0x811c9dc5;
-    for part in [b.event.as_str(), "\0", b.schema.as_str(), "\0", b.table.as_deref().unwrap_or("*"), "\0", b.filter.as_deref().unwrap_or("")] {
+    for part in [
+        b.event.as_str(),
+        "\0",
+        b.schema.as_str(),
+        "\0",
+        b.table.as_deref().unwrap_or("*"),
+        "\0",
+        b.filter.as_deref().unwrap_or(""),
+    ] {
         for byte in part.bytes() {
             h ^= u32::from(byte);
             h = h.wrapping_mul(0x01000193);
@@ -81,7 +89,8 @@ pub fn binding_id(b: &ChangeBinding) -> u32 {
 
 /// Checks a client's binding against the publication; the error text is what the client sees.
 pub fn parse(b: &ChangeBinding, publication: &Publication) -> Result<Binding, String> {
-    let event = Event::parse(&b.event).ok_or_else(|| format!("Invalid event {:?}: expected INSERT, UPDATE, DELETE or *", b.event))?;
+    let event =
+        Event::parse(&b.event).ok_or_else(|| format!("Invalid event {:?}: expected INSERT, UPDATE, DELETE or *", b.event))?;
     if b.schema != "public" {
         return Err(format!("Invalid schema {:?}: only public is published", b.schema));
     }

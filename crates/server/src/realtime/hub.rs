@@ -27,15 +27,31 @@ pub type SocketId = u64;
 pub enum Outbound {
     Frame(Frame),
     /// A user broadcast: binary kind 4 for vsn 2.0.0, a text frame for 1.0.0.
-    Broadcast { topic: Arc<str>, event: Arc<str>, payload: Arc<str> },
+    Broadcast {
+        topic: Arc<str>,
+        event: Arc<str>,
+        payload: Arc<str>,
+    },
     /// A database change, its `data` already serialised once for every recipient.
-    Change { topic: Arc<str>, ids: Vec<u32>, data: Arc<str> },
+    Change {
+        topic: Arc<str>,
+        ids: Vec<u32>,
+        data: Arc<str>,
+    },
     /// A server push with no refs (`presence_diff`), its payload serialised once for all.
-    Push { topic: Arc<str>, event: &'static str, payload: Arc<str> },
+    Push {
+        topic: Arc<str>,
+        event: &'static str,
+        payload: Arc<str>,
+    },
     /// Membership of the channel's conversation ended: close the channel.
-    Revoke { topic: Arc<str> },
+    Revoke {
+        topic: Arc<str>,
+    },
     /// The change feed missed changes: error the channel so that the client rejoins.
-    Interrupt { topic: Arc<str> },
+    Interrupt {
+        topic: Arc<str>,
+    },
 }
 
 /// A socket's handle as the hub keeps it.
@@ -111,7 +127,13 @@ pub struct Hub {
 impl Hub {
     /// Registers a joined channel and its bindings (replacing an earlier join of the topic),
     /// unless its scanned filters would pass `scanned_limit` distinct ones on this process.
-    pub fn join(&self, topic: &Arc<str>, member: Member, subscriptions: Vec<Subscription>, scanned_limit: usize) -> Result<(), JoinRefused> {
+    pub fn join(
+        &self,
+        topic: &Arc<str>,
+        member: Member,
+        subscriptions: Vec<Subscription>,
+        scanned_limit: usize,
+    ) -> Result<(), JoinRefused> {
         let mut inner = self.inner.write().expect("hub lock");
         let id = member.socket.id;
         Self::remove(&mut inner, topic, id);

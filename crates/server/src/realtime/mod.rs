@@ -197,7 +197,11 @@ impl Realtime {
         let event: Arc<str> = event.into();
         let payload: Arc<str> = payload.to_string().into();
         self.hub.broadcast(topic, &event, &payload, from);
-        self.publish(RelayMessage::Broadcast { topic: topic.to_string(), event: event.to_string(), payload: payload.to_string() });
+        self.publish(RelayMessage::Broadcast {
+            topic: topic.to_string(),
+            event: event.to_string(),
+            payload: payload.to_string(),
+        });
     }
 
     /// Sends a presence diff on `topic` to local members and the other processes.
@@ -255,10 +259,7 @@ pub fn denied(sub_topic: &str) -> String {
 /// `Some(conversation)` for the members-only topics; `Some(None)` when such a topic does
 /// not name a valid conversation id.
 pub fn members_only(sub_topic: &str) -> Option<Option<Uuid>> {
-    ["messages:", "typing:", "presence:"]
-        .iter()
-        .find_map(|p| sub_topic.strip_prefix(p))
-        .map(|rest| rest.parse().ok())
+    ["messages:", "typing:", "presence:"].iter().find_map(|p| sub_topic.strip_prefix(p)).map(|rest| rest.parse().ok())
 }
 
 async fn listen(rt: Arc<Realtime>, mut listener: PgListener, changes: mpsc::UnboundedSender<String>) {
@@ -375,9 +376,15 @@ fn refuse(status: StatusCode, message: &str) -> Response {
 fn caller_error_message(e: &CallerError) -> &'static str {
     match e {
         CallerError::MissingKey => "API key is missing",
-        CallerError::InvalidKey(JwtError::Expired { .. }) | CallerError::InvalidToken(JwtError::Expired { .. }) => "Token has expired",
-        CallerError::InvalidKey(JwtError::Signature) | CallerError::InvalidToken(JwtError::Signature) => "Failed to validate JWT signature",
-        CallerError::InvalidKey(JwtError::Role) | CallerError::InvalidToken(JwtError::Role) => "Fields `role` and `exp` are required in JWT",
+        CallerError::InvalidKey(JwtError::Expired { .. }) | CallerError::InvalidToken(JwtError::Expired { .. }) => {
+            "Token has expired"
+        }
+        CallerError::InvalidKey(JwtError::Signature) | CallerError::InvalidToken(JwtError::Signature) => {
+            "Failed to validate JWT signature"
+        }
+        CallerError::InvalidKey(JwtError::Role) | CallerError::InvalidToken(JwtError::Role) => {
+            "Fields `role` and `exp` are required in JWT"
+        }
         _ => "The token provided is not a valid JWT",
     }
 }

@@ -25,8 +25,15 @@ pub enum RelayMessage {
     Hello,
     /// A process is alive (sent periodically; silence means it is gone).
     Alive,
-    Broadcast { topic: String, event: String, payload: String },
-    Presence { topic: String, diff: Value },
+    Broadcast {
+        topic: String,
+        event: String,
+        payload: String,
+    },
+    Presence {
+        topic: String,
+        diff: Value,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,11 +93,8 @@ async fn publish_loop(node: Uuid, pool: PgPool, mut rx: mpsc::UnboundedReceiver<
                 Err(e) => tracing::warn!(error = %e, "relay: cannot store a large message"),
             }
         }
-        if let Err(e) = sqlx::query("select pg_notify($1, m) from unnest($2::text[]) as m")
-            .bind(CHANNEL)
-            .bind(&payloads)
-            .execute(&pool)
-            .await
+        if let Err(e) =
+            sqlx::query("select pg_notify($1, m) from unnest($2::text[]) as m").bind(CHANNEL).bind(&payloads).execute(&pool).await
         {
             tracing::warn!(error = %e, dropped = payloads.len(), "relay: publish failed");
         }

@@ -97,12 +97,22 @@ pub async fn serve(ws: WebSocket, rt: Arc<Realtime>, vsn: Vsn, key: Caller) {
     let writes = Writes { tx, queued: Arc::new(AtomicUsize::new(0)) };
     let send_timeout = rt.limits.send_timeout;
     let (stalled, drained) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-    let mut writer = tokio::spawn(write(sink, write_queue, writes.queued.clone(), send_timeout, stalled.clone(), drained.clone()));
+    let mut writer =
+        tokio::spawn(write(sink, write_queue, writes.queued.clone(), send_timeout, stalled.clone(), drained.clone()));
     let mut shutdown = rt.shutdown_signal();
     let idle = rt.limits.idle_timeout;
     let now = Instant::now();
-    let mut conn =
-        Connection { rt, vsn, key, handle, writes, channels: HashMap::new(), last_seen: now, state: State::Open, window: (now, 0) };
+    let mut conn = Connection {
+        rt,
+        vsn,
+        key,
+        handle,
+        writes,
+        channels: HashMap::new(),
+        last_seen: now,
+        state: State::Open,
+        window: (now, 0),
+    };
     let far = Duration::from_secs(365 * 24 * 3600);
     while conn.state == State::Open {
         let expiry = conn.next_expiry().unwrap_or_else(|| Instant::now() + far);
@@ -231,7 +241,9 @@ impl Connection {
         let joined = |topic: &Arc<str>| self.channels.contains_key(topic);
         let message = match out {
             Outbound::Frame(f) => Message::Text(f.encode_text(self.vsn).into()),
-            Outbound::Broadcast { topic, .. } | Outbound::Change { topic, .. } | Outbound::Push { topic, .. } if !joined(&topic) => {
+            Outbound::Broadcast { topic, .. } | Outbound::Change { topic, .. } | Outbound::Push { topic, .. }
+                if !joined(&topic) =>
+            {
                 return;
             }
             Outbound::Push { topic, event, payload } => Message::Text(self.raw_frame(&topic, event, &payload).into()),
@@ -256,7 +268,13 @@ impl Connection {
                 // Phoenix's "the channel crashed": clients rejoin with backoff.
                 if let Some(join_ref) = self.channels.get(&topic).map(|c| c.join_ref.clone()) {
                     self.leave(&topic);
-                    let f = Frame { join_ref, reference: None, topic: topic.to_string(), event: "phx_error".into(), payload: json!({}) };
+                    let f = Frame {
+                        join_ref,
+                        reference: None,
+                        topic: topic.to_string(),
+                        event: "phx_error".into(),
+                        payload: json!({}),
+                    };
                     self.send(f);
                 }
                 return;
@@ -277,7 +295,9 @@ impl Connection {
     fn raw_frame(&self, topic: &str, event: &str, payload: &str) -> String {
         match self.vsn {
             Vsn::V2 => format!(r#"[null,null,{},"{event}",{payload}]"#, json_str(topic)),
-            Vsn::V1 => format!(r#"{{"join_ref":null,"ref":null,"topic":{},"event":"{event}","payload":{payload}}}"#, json_str(topic)),
+            Vsn::V1 => {
+                format!(r#"{{"join_ref":null,"ref":null,"topic":{},"event":"{event}","payload":{payload}}}"#, json_str(topic))
+            }
         }
     }
 
@@ -389,12 +409,16 @@ impl Connection {
         let limits = self.rt.limits.clone();
         if raw_bindings.len() > limits.bindings_per_join {
             let n = limits.bindings_per_join;
-            return self.send(error(format!("PostgresChangesLimitReached: Too many postgres_changes bindings, at most {n} per channel")));
+            return self.send(error(format!(
+                "PostgresChangesLimitReached: Too many postgres_changes bindings, at most {n} per channel"
+            )));
         }
         let elsewhere: usize = self.channels.values().filter(|c| c.topic != topic).map(|c| c.bindings).sum();
         if elsewhere + raw_bindings.len() > limits.bindings_per_socket {
             let n = limits.bindings_per_socket;
-            return self.send(error(format!("PostgresChangesLimitReached: Too many postgres_changes bindings, at most {n} per connection")));
+            return self.send(error(format!(
+                "PostgresChangesLimitReached: Too many postgres_changes bindings, at most {n} per connection"
+            )));
         }
         let mut bindings: Vec<Binding> = Vec::new();
         let mut echoed = Vec::new();
@@ -439,7 +463,9 @@ impl Connection {
             user_id: caller.user_id,
             conversation,
         };
-        if let Err(JoinRefused::TooManyScannedFilters { limit }) = self.rt.hub.join(&topic, member, subscriptions, limits.scanned_filters) {
+        if let Err(JoinRefused::TooManyScannedFilters { limit }) =
+            self.rt.hub.join(&topic, member, subscriptions, limits.scanned_filters)
+        {
             return self.send(error(format!(
                 "PostgresChangesLimitReached: Too many distinct filters other than eq and in on this server (at most {limit})"
             )));
@@ -461,7 +487,13 @@ impl Connection {
             self.send(system(&f.topic, f.join_ref.clone(), "postgres_changes", "ok", "Subscribed to PostgreSQL"));
         }
         let state = self.rt.hub.presence.lock().expect("presence lock").state(&f.topic);
-        self.send(Frame { join_ref: f.join_ref, reference: None, topic: f.topic, event: "presence_state".into(), payload: state });
+        self.send(Frame {
+            join_ref: f.join_ref,
+            reference: None,
+            topic: f.topic,
+            event: "presence_state".into(),
+            payload: state,
+        });
     }
 
     /// Removes a channel from the hub and its presence from the topic.
@@ -542,7 +574,8 @@ impl Connection {
         let diff = match f.payload.get("event").and_then(Value::as_str) {
             Some("track") => {
                 let Some(payload) = f.payload.get("payload").and_then(Value::as_object).cloned() else {
-                    let r = reply(topic, f.join_ref, f.reference, "error", json!({"reason": "Presence track payload must be a map"}));
+                    let r =
+                        reply(topic, f.join_ref, f.reference, "error", json!({"reason": "Presence track payload must be a map"}));
                     return self.send(r);
                 };
                 let size = f.payload.get("payload").map(|p| p.to_string().len()).unwrap_or(0);
@@ -574,4 +607,3 @@ impl Connection {
         self.channels.clear();
     }
 }
-

@@ -84,10 +84,7 @@ impl Prefer {
 }
 
 fn wants_single(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains(werkfunk_protocol::rest::SINGLE_OBJECT))
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains(werkfunk_protocol::rest::SINGLE_OBJECT))
 }
 
 /// `Range: 0-19` → (offset, limit).
@@ -184,9 +181,7 @@ fn not_single(count: i64) -> Error {
 }
 
 fn json_response(status: StatusCode, body: String, content_range: Option<String>) -> Response {
-    let mut r = Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json; charset=utf-8");
+    let mut r = Response::builder().status(status).header(header::CONTENT_TYPE, "application/json; charset=utf-8");
     if let Some(range) = content_range {
         r = r.header("content-range", range);
     }
@@ -228,9 +223,8 @@ fn parse_body(body: &Bytes, empty_is_object: bool) -> Result<Value> {
     if body.is_empty() && empty_is_object {
         return Ok(Value::Object(Default::default()));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        Error::rest(StatusCode::BAD_REQUEST, "PGRST102", "Empty or invalid json").with_details(e.to_string())
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| Error::rest(StatusCode::BAD_REQUEST, "PGRST102", "Empty or invalid json").with_details(e.to_string()))
 }
 
 /// Only `public` is exposed: a client configured for another schema (`Accept-Profile` on
@@ -239,7 +233,11 @@ fn check_profile(headers: &HeaderMap) -> Result<()> {
     for name in ["accept-profile", "content-profile"] {
         if let Some(value) = headers.get(name) {
             if value.to_str().ok().map(str::trim) != Some("public") {
-                return Err(Error::rest(StatusCode::NOT_ACCEPTABLE, "PGRST106", "The schema must be one of the following: public"));
+                return Err(Error::rest(
+                    StatusCode::NOT_ACCEPTABLE,
+                    "PGRST106",
+                    "The schema must be one of the following: public",
+                ));
             }
         }
     }
@@ -247,7 +245,11 @@ fn check_profile(headers: &HeaderMap) -> Result<()> {
 }
 
 fn unknown_body_column(relation: &str, column: &str) -> Error {
-    Error::rest(StatusCode::BAD_REQUEST, "PGRST204", format!("Could not find the '{column}' column of '{relation}' in the schema cache"))
+    Error::rest(
+        StatusCode::BAD_REQUEST,
+        "PGRST204",
+        format!("Could not find the '{column}' column of '{relation}' in the schema cache"),
+    )
 }
 
 /// The columns a write names: `columns=` if given, else the keys of the (first) object.
@@ -255,7 +257,8 @@ fn write_columns(relation: &Relation, q: &Query, rows: &[Value]) -> Result<Vec<S
     let columns: Vec<String> = match &q.columns {
         Some(c) => c.clone(),
         None => {
-            let first: Vec<String> = rows.first().and_then(Value::as_object).map(|o| o.keys().cloned().collect()).unwrap_or_default();
+            let first: Vec<String> =
+                rows.first().and_then(Value::as_object).map(|o| o.keys().cloned().collect()).unwrap_or_default();
             for row in rows.iter().skip(1) {
                 let keys: Vec<String> = row.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
                 if keys.len() != first.len() || !keys.iter().all(|k| first.contains(k)) {
@@ -286,7 +289,9 @@ async fn table(
     let prefer = Prefer::from_headers(&headers);
     let single = wants_single(&headers);
     match method {
-        Method::GET | Method::HEAD => read(&state, &caller, relation, &q, &headers, &prefer, single, method == Method::HEAD).await,
+        Method::GET | Method::HEAD => {
+            read(&state, &caller, relation, &q, &headers, &prefer, single, method == Method::HEAD).await
+        }
         Method::POST => insert(&state, &caller, relation, &q, &prefer, single, parse_body(&body, false)?).await,
         Method::PATCH => update(&state, &caller, relation, &q, &prefer, single, parse_body(&body, false)?).await,
         Method::DELETE => delete(&state, &caller, relation, &q, &prefer, single).await,
@@ -297,7 +302,14 @@ async fn table(
 /// Rows of `source` (a table or a function call) aliased `_t0`: the select, its filters,
 /// order and page, with an exact count when asked.
 #[allow(clippy::too_many_arguments)]
-fn select_sql(b: &mut Builder<'_>, relation: &Relation, source: &str, q: &Query, headers: &HeaderMap, prefer: &Prefer) -> Result<(String, u64)> {
+fn select_sql(
+    b: &mut Builder<'_>,
+    relation: &Relation,
+    source: &str,
+    q: &Query,
+    headers: &HeaderMap,
+    prefer: &Prefer,
+) -> Result<(String, u64)> {
     let alias = b.alias();
     let list = b.select_list(relation, q.select.as_deref(), &alias)?;
     let inner = b.inner_joins(relation, q.select.as_deref(), &alias)?;
@@ -324,7 +336,16 @@ fn select_sql(b: &mut Builder<'_>, relation: &Relation, source: &str, q: &Query,
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn read(state: &AppState, caller: &Caller, relation: &Relation, q: &Query, headers: &HeaderMap, prefer: &Prefer, single: bool, head: bool) -> Result<Response> {
+async fn read(
+    state: &AppState,
+    caller: &Caller,
+    relation: &Relation,
+    q: &Query,
+    headers: &HeaderMap,
+    prefer: &Prefer,
+    single: bool,
+    head: bool,
+) -> Result<Response> {
     let mut b = Builder::new(&state.schema);
     let source = format!("public.{}", quote_ident(&relation.name));
     let (sql, offset) = select_sql(&mut b, relation, &source, q, headers, prefer)?;
@@ -335,7 +356,11 @@ fn require_writable(relation: &Relation) -> Result<()> {
     if relation.writable {
         Ok(())
     } else {
-        Err(Error::rest(StatusCode::METHOD_NOT_ALLOWED, "PGRST117", format!("'{}' cannot be written through the API", relation.name)))
+        Err(Error::rest(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "PGRST117",
+            format!("'{}' cannot be written through the API", relation.name),
+        ))
     }
 }
 
@@ -346,7 +371,15 @@ fn returning(b: &mut Builder<'_>, relation: &Relation, write: &str, target: &str
     Ok(format!("with _w as ({write} returning {target}.*) {}", aggregate(&format!("select {list} from _w as {alias}"), None)))
 }
 
-async fn insert(state: &AppState, caller: &Caller, relation: &Relation, q: &Query, prefer: &Prefer, single: bool, body: Value) -> Result<Response> {
+async fn insert(
+    state: &AppState,
+    caller: &Caller,
+    relation: &Relation,
+    q: &Query,
+    prefer: &Prefer,
+    single: bool,
+    body: Value,
+) -> Result<Response> {
     require_writable(relation)?;
     let rows = match body {
         Value::Array(rows) => rows,
@@ -395,14 +428,29 @@ async fn insert(state: &AppState, caller: &Caller, relation: &Relation, q: &Quer
     }
     if prefer.representation {
         let sql = returning(&mut b, relation, &write, &table, q)?;
-        run(state, caller, &sql, &b.binds, Shape { single, status: StatusCode::CREATED, offset: 0, head: false, read_only: false }).await
+        run(
+            state,
+            caller,
+            &sql,
+            &b.binds,
+            Shape { single, status: StatusCode::CREATED, offset: 0, head: false, read_only: false },
+        )
+        .await
     } else {
         execute(state, caller, &write, &b.binds, single, false).await?;
         Ok(json_response(StatusCode::CREATED, String::new(), None))
     }
 }
 
-async fn update(state: &AppState, caller: &Caller, relation: &Relation, q: &Query, prefer: &Prefer, single: bool, body: Value) -> Result<Response> {
+async fn update(
+    state: &AppState,
+    caller: &Caller,
+    relation: &Relation,
+    q: &Query,
+    prefer: &Prefer,
+    single: bool,
+    body: Value,
+) -> Result<Response> {
     require_writable(relation)?;
     let Value::Object(_) = &body else {
         return Err(Error::rest(StatusCode::BAD_REQUEST, "PGRST102", "Expected a JSON object"));
@@ -428,14 +476,22 @@ async fn update(state: &AppState, caller: &Caller, relation: &Relation, q: &Quer
     );
     if prefer.representation {
         let sql = returning(&mut b, relation, &write, &alias, q)?;
-        run(state, caller, &sql, &b.binds, Shape { single, status: StatusCode::OK, offset: 0, head: false, read_only: false }).await
+        run(state, caller, &sql, &b.binds, Shape { single, status: StatusCode::OK, offset: 0, head: false, read_only: false })
+            .await
     } else {
         execute(state, caller, &write, &b.binds, single, false).await?;
         Ok(json_response(StatusCode::NO_CONTENT, String::new(), None))
     }
 }
 
-async fn delete(state: &AppState, caller: &Caller, relation: &Relation, q: &Query, prefer: &Prefer, single: bool) -> Result<Response> {
+async fn delete(
+    state: &AppState,
+    caller: &Caller,
+    relation: &Relation,
+    q: &Query,
+    prefer: &Prefer,
+    single: bool,
+) -> Result<Response> {
     require_writable(relation)?;
     let mut b = Builder::new(&state.schema);
     let table = format!("public.{}", quote_ident(&relation.name));
@@ -444,7 +500,8 @@ async fn delete(state: &AppState, caller: &Caller, relation: &Relation, q: &Quer
     let write = format!("delete from {table} as {alias}{filter}");
     if prefer.representation {
         let sql = returning(&mut b, relation, &write, &alias, q)?;
-        run(state, caller, &sql, &b.binds, Shape { single, status: StatusCode::OK, offset: 0, head: false, read_only: false }).await
+        run(state, caller, &sql, &b.binds, Shape { single, status: StatusCode::OK, offset: 0, head: false, read_only: false })
+            .await
     } else {
         execute(state, caller, &write, &b.binds, single, false).await?;
         Ok(json_response(StatusCode::NO_CONTENT, String::new(), None))
@@ -523,10 +580,12 @@ async fn rpc(
         }
         Returns::Scalar => {
             let sql = format!("select to_json({call})::text, null::text, 1::bigint, null::bigint");
-            run(&state, &caller, &sql, &b.binds, Shape { single: false, status: StatusCode::OK, offset: 0, head, read_only }).await
+            run(&state, &caller, &sql, &b.binds, Shape { single: false, status: StatusCode::OK, offset: 0, head, read_only })
+                .await
         }
         Returns::Rows { columns, set } => {
-            let relation = Relation { name: function.name.clone(), columns: columns.clone(), primary_key: Vec::new(), writable: false };
+            let relation =
+                Relation { name: function.name.clone(), columns: columns.clone(), primary_key: Vec::new(), writable: false };
             // With an exact count the rows are read twice (page and total): the function is
             // called once, into a materialized CTE, not once per read.
             let (source, with) = if prefer.count_exact {

@@ -242,10 +242,9 @@ fn decode(s: &str) -> String {
 }
 
 fn parse_count(name: &str, value: &str) -> Result<u64> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| Error::bad_query(format!("\"failed to parse {name} parameter ({value})\""), "expected a non-negative integer"))
+    value.trim().parse().map_err(|_| {
+        Error::bad_query(format!("\"failed to parse {name} parameter ({value})\""), "expected a non-negative integer")
+    })
 }
 
 fn valid_name(name: &str) -> bool {
@@ -260,7 +259,10 @@ fn parse_names(value: &str, what: &str) -> Result<Vec<String>> {
             if valid_name(&n) {
                 Ok(n)
             } else {
-                Err(Error::bad_query(format!("\"failed to parse {what} parameter ({value})\""), format!("invalid column name {n:?}")))
+                Err(Error::bad_query(
+                    format!("\"failed to parse {what} parameter ({value})\""),
+                    format!("invalid column name {n:?}"),
+                ))
             }
         })
         .collect()
@@ -407,7 +409,9 @@ fn parse_select_items(s: &str) -> std::result::Result<Vec<SelectItem>, String> {
 }
 
 fn parse_order(value: &str) -> Result<Vec<Order>> {
-    let err = || Error::bad_query(format!("\"failed to parse order ({value})\""), "expected column[.asc|.desc][.nullsfirst|.nullslast]");
+    let err = || {
+        Error::bad_query(format!("\"failed to parse order ({value})\""), "expected column[.asc|.desc][.nullsfirst|.nullslast]")
+    };
     value
         .split(',')
         .map(|term| {
@@ -468,10 +472,8 @@ fn parse_filter(column: String, value: &str) -> Result<Filter> {
 /// `(cond,cond,…)` of an `or=`/`and=` parameter.
 fn parse_logic_list(value: &str) -> Result<Vec<Condition>> {
     let err = |d: &str| Error::bad_query(format!("\"failed to parse logic tree ({value})\""), d.to_owned());
-    let inner = value
-        .strip_prefix('(')
-        .and_then(|v| v.strip_suffix(')'))
-        .ok_or_else(|| err("expected (condition,condition,…)"))?;
+    let inner =
+        value.strip_prefix('(').and_then(|v| v.strip_suffix(')')).ok_or_else(|| err("expected (condition,condition,…)"))?;
     let parts = split_top(inner).ok_or_else(|| err("unbalanced parentheses or quotes"))?;
     parts
         .into_iter()
@@ -490,7 +492,8 @@ fn parse_logic_list(value: &str) -> Result<Vec<Condition>> {
                     return Ok(Condition::Or { negated, conditions: parse_logic_list(rest)? });
                 }
             }
-            let (column, filter) = part.split_once('.').ok_or_else(|| err(&format!("expected column.operator.value in {part:?}")))?;
+            let (column, filter) =
+                part.split_once('.').ok_or_else(|| err(&format!("expected column.operator.value in {part:?}")))?;
             let mut f = parse_filter(column.to_owned(), filter)?;
             if let Operand::Value(v) = &f.operand {
                 f.operand = Operand::Value(unquote(v));

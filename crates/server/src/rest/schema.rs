@@ -52,7 +52,10 @@ pub enum Returns {
     /// One value of a base type.
     Scalar,
     /// Rows with these columns (`setof table`, `returns table(...)`, or a single composite).
-    Rows { columns: Vec<Column>, set: bool },
+    Rows {
+        columns: Vec<Column>,
+        set: bool,
+    },
 }
 
 #[derive(Debug, Clone)]

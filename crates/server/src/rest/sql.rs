@@ -65,11 +65,7 @@ impl<'s> Builder<'s> {
                 }
                 SelectItem::Column { name, alias: label } => {
                     relation.column(name).ok_or_else(|| unknown_column(&relation.name, name))?;
-                    out.push(format!(
-                        "{alias}.{} as {}",
-                        quote_ident(name),
-                        quote_ident(label.as_deref().unwrap_or(name))
-                    ));
+                    out.push(format!("{alias}.{} as {}", quote_ident(name), quote_ident(label.as_deref().unwrap_or(name))));
                 }
                 SelectItem::Embed(embed) => out.push(self.embed(relation, embed, alias)?),
             }
@@ -91,16 +87,13 @@ impl<'s> Builder<'s> {
         let fks = &self.schema.foreign_keys;
         // `sender_id(...)`: a foreign-key column of the parent names the relationship.
         if parent.column(&embed.target).is_some() {
-            let fk = fks
-                .iter()
-                .find(|fk| fk.table == parent.name && fk.columns == [embed.target.clone()])
-                .ok_or_else(not_found)?;
+            let fk =
+                fks.iter().find(|fk| fk.table == parent.name && fk.columns == [embed.target.clone()]).ok_or_else(not_found)?;
             let target = self.schema.relations.get(&fk.foreign_table).ok_or_else(not_found)?;
             return Ok((Join::ToOne(fk), target));
         }
         let target = self.schema.relations.get(&embed.target).ok_or_else(not_found)?;
-        let hint_matches =
-            |fk: &ForeignKey| embed.hint.as_ref().is_none_or(|h| fk.name == *h || fk.columns == [h.clone()]);
+        let hint_matches = |fk: &ForeignKey| embed.hint.as_ref().is_none_or(|h| fk.name == *h || fk.columns == [h.clone()]);
         let mut candidates: Vec<Join<'s>> = Vec::new();
         for fk in fks {
             if !hint_matches(fk) {
@@ -125,10 +118,16 @@ impl<'s> Builder<'s> {
                 Err(Error::rest(
                     StatusCode::MULTIPLE_CHOICES,
                     "PGRST201",
-                    format!("Could not embed because more than one relationship was found for '{}' and '{}'", parent.name, target.name),
+                    format!(
+                        "Could not embed because more than one relationship was found for '{}' and '{}'",
+                        parent.name, target.name
+                    ),
                 )
                 .with_details(names.join(", "))
-                .with_hint(format!("Try changing '{}' to one of the relationships, e.g. '{}!{}'", embed.target, target.name, names[0])))
+                .with_hint(format!(
+                    "Try changing '{}' to one of the relationships, e.g. '{}!{}'",
+                    embed.target, target.name, names[0]
+                )))
             }
         }
     }
@@ -187,7 +186,13 @@ impl<'s> Builder<'s> {
     }
 
     /// `where …` for `conditions` (AND-ed), or an empty string.
-    pub fn where_clause(&mut self, relation: &Relation, conditions: &[Condition], alias: &str, extra: Vec<String>) -> Result<String> {
+    pub fn where_clause(
+        &mut self,
+        relation: &Relation,
+        conditions: &[Condition],
+        alias: &str,
+        extra: Vec<String>,
+    ) -> Result<String> {
         let mut parts = extra;
         for c in conditions {
             parts.push(self.condition(relation, c, alias)?);
