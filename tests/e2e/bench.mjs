@@ -93,6 +93,7 @@ await server.start()
 const tmp = mkdtempSync(join(tmpdir(), 'werkfunk-bench-'))
 const profile = join(tmp, 'meister')
 const driver = await startDriver()
+const step = (what) => process.stderr.write(`bench desktop: ${what}\n`)
 try {
   const tag = Date.now().toString(36)
   const me = await server.signUp(`bench-${tag}@werkfunk.test`, PASSWORD, 'Meister Müller', 'tradesperson')
@@ -118,6 +119,7 @@ try {
   }
   cli('sync')
 
+  step('seeded and synced')
   const starts = { app: [], blank: [] }
   for (let run = 0; run < 3; run++) {
     let t0 = Date.now()
@@ -128,15 +130,17 @@ try {
     await sleep(1000)
     t0 = Date.now()
     s = await Session.start(driver.url, BLANK, [])
-    await s.until(async () => (await s.exec('return document.title')) === 'blank', { timeout: 60_000 })
+    await s.until(async () => (await s.exec('return document.readyState')) === 'complete', { timeout: 60_000 })
     starts.blank.push(Date.now() - t0)
     await s.quit()
     await sleep(1000)
   }
 
+  step(`cold starts: ${JSON.stringify(starts)}`)
   const appIdle = await idle(APP, ['--profile', profile, '--url', server.url, '--anon-key', server.anonKey])
   const blankIdle = await idle(BLANK, [])
 
+  step('idle memory measured')
   // Scroll through the big conversation to its start, then back to the newest.
   const s = await Session.start(driver.url, APP, ['--profile', profile, '--url', server.url, '--anon-key', server.anonKey])
   await (await s.waitFor(`[data-conversation-id="${big}"]`, { timeout: 60_000 })).click()
