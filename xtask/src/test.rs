@@ -215,7 +215,8 @@ fn ui_suite(summary: &mut Vec<String>) -> Result<bool> {
         ok &= passed;
     }
     let mut cmd = Command::new("npm");
-    cmd.args(["test", "--silent"]).current_dir(&dir).env("TZ", "Europe/Berlin");
+    // Plain text, so that the summary can pick up vitest's closing lines.
+    cmd.args(["test", "--silent"]).current_dir(&dir).env("TZ", "Europe/Berlin").env("NO_COLOR", "1").env("FORCE_COLOR", "0");
     let (passed, lines) = run_collecting(&mut cmd, |l| {
         let l = l.trim_start();
         l.starts_with("Test Files") || l.starts_with("Tests ")
