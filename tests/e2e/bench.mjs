@@ -140,10 +140,11 @@ try {
   const appIdle = await idle(APP, ['--profile', profile, '--url', server.url, '--anon-key', server.anonKey])
   const blankIdle = await idle(BLANK, [])
 
-  step('idle memory measured')
+  step(`idle memory: app ${JSON.stringify(appIdle)}, blank ${JSON.stringify(blankIdle)}`)
   // Scroll through the big conversation to its start, then back to the newest.
   const s = await Session.start(driver.url, APP, ['--profile', profile, '--url', server.url, '--anon-key', server.anonKey])
-  await (await s.waitFor(`[data-conversation-id="${big}"]`, { timeout: 60_000 })).click()
+  await s.waitFor('[data-testid="conversation-item"]', { timeout: 60_000 })
+  await s.cmd('POST', '/url', { url: `tauri://localhost/?c=${big}` })
   await s.waitFor('[data-testid="message"]')
   await sleep(5_000)
   const appPid = pidWith(profile)
@@ -159,6 +160,7 @@ try {
     await sleep(150)
   }
   const scrollMs = Date.now() - t0
+  step(`scrolled to message ${seen} in ${scrollMs} ms`)
   const atTop = memory(tree(appPid))
   await s.exec(`const l = document.querySelector('[data-testid="message-list"]'); l.scrollTop = l.scrollHeight`)
   await sleep(20_000)
