@@ -10,7 +10,7 @@ use werkfunk_core::{Connectivity, Engine};
 
 use crate::account::Account;
 use crate::error::{CommandError, CommandResult};
-use crate::{autostart, bridge, tray, window};
+use crate::{autostart, tray, window};
 
 type Acc<'a> = State<'a, Account>;
 
@@ -232,18 +232,17 @@ pub async fn settings(account: Acc<'_>) -> CommandResult<Settings> {
     Ok(account.engine()?.settings().await?)
 }
 
-/// Saves the settings; autostart is applied here (it is the shell's), the rest by the engine.
+/// Saves the settings; autostart is applied here (it is the shell's), the rest by the engine,
+/// whose `SettingsChanged` event relabels the tray (`bridge`).
 #[tauri::command]
-pub async fn update_settings(app: AppHandle, account: Acc<'_>, settings: Settings) -> CommandResult<Settings> {
+pub async fn update_settings(account: Acc<'_>, settings: Settings) -> CommandResult<Settings> {
     let engine = account.engine()?;
     let before = engine.settings().await?;
     if before.autostart != settings.autostart {
         autostart::apply(&account.options.profile, settings.autostart)
             .map_err(|e| CommandError::new("autostart_unavailable", e.to_string()))?;
     }
-    let saved = engine.update_settings(settings).await?;
-    tray::set_language(&app, bridge::lang_of(saved.language));
-    Ok(saved)
+    Ok(engine.update_settings(settings).await?)
 }
 
 #[tauri::command]
