@@ -10,7 +10,7 @@ use werkfunk_core::{Connectivity, Engine};
 
 use crate::account::Account;
 use crate::error::{CommandError, CommandResult};
-use crate::{autostart, tray, window};
+use crate::{autostart, bridge, tray, window};
 
 type Acc<'a> = State<'a, Account>;
 
@@ -54,9 +54,11 @@ pub async fn sign_up(
 #[tauri::command]
 pub async fn sign_out(app: AppHandle, account: Acc<'_>, wipe: bool) -> CommandResult<()> {
     let engine = account.engine()?;
+    // The tray keeps the language the account had (a wiped profile no longer knows it).
+    let lang = engine.settings().await.map(|s| bridge::lang_of(s.language)).unwrap_or(tray::Lang::De);
     engine.sign_out(wipe).await?;
     account.drop_engine();
-    tray::set_unread(&app, 0, tray::Lang::De);
+    tray::set_unread(&app, 0, lang);
     Ok(())
 }
 

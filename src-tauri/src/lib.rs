@@ -139,7 +139,7 @@ pub fn run() {
             }) {
                 tracing::warn!(error = %e, "second launches cannot reach this app");
             }
-            tray::create(&handle, on_tray_menu)?;
+            tray::create(&handle, &profile, on_tray_menu)?;
             // The account opens from local files only: the cached list shows without the network.
             if let Err(e) = tauri::async_runtime::block_on(app.state::<Account>().resume(&handle)) {
                 tracing::warn!(code = %e.code, error = %e.message, "could not open the profile");

@@ -3,6 +3,8 @@
 //!
 //! Labels follow the language setting; the menu's actions call the engine like the UI does.
 
+use std::path::Path;
+
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::{MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, TrayIconEvent};
 use tauri::{AppHandle, Runtime};
@@ -88,11 +90,17 @@ fn image(unread: u32) -> tauri::image::Image<'static> {
 }
 
 /// Builds the tray; `on_menu` gets the id of a chosen menu item other than open/quit.
+///
+/// On Linux the icon reaches the panel as a PNG file: it is written inside `profile`, since
+/// the default (one shared temporary folder, one file name per tray id) lets two running
+/// profiles overwrite and delete each other's icon.
 pub fn create<R: Runtime>(
     app: &AppHandle<R>,
+    profile: &Path,
     on_menu: impl Fn(&AppHandle<R>, &str) + Send + Sync + 'static,
 ) -> tauri::Result<TrayIcon<R>> {
     TrayIconBuilder::with_id(TRAY_ID)
+        .temp_dir_path(profile.join("tray-icon"))
         .icon(image(0))
         .tooltip(tooltip(0, Lang::De))
         .menu(&menu(app, Lang::De)?)

@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 import { Session, startDriver, freePort, Keys } from './webdriver.mjs'
 import { startNotificationServer } from './notification-server.mjs'
+import { startTrayHost, readBadge } from './tray-host.mjs'
 import { Server } from './server.mjs'
 
 const env = (k) => {
@@ -55,6 +56,12 @@ class App {
     await this.quit()
     await this.driver?.stop()
   }
+}
+
+/** The unread count `app`'s tray icon shows now (`null`: no badge), read off its pixels. */
+async function trayCount(tray, app) {
+  const item = await app.s.until(() => tray.itemOf(app.profile), { what: `${app.name}'s tray icon` })
+  return readBadge(await tray.icon(item))
 }
 
 async function byTestId(s, id, opts) {
@@ -131,6 +138,7 @@ async function look(app, screen, { lang, theme }) {
 
 test('two apps on one server: live messages, typing, read receipts, offline queue, notifications', async (t) => {
   const notifications = await startNotificationServer()
+  const tray = await startTrayHost()
   const port = await freePort()
   const server = new Server({
     binary: env('WERKFUNK_SERVER_BIN'),
@@ -182,6 +190,12 @@ test('two apps on one server: live messages, typing, read receipts, offline queu
       await signIn(a, meister)
       await signIn(b, kundin)
       assert.equal(await a.s.exec('return document.title'), 'Werkfunk')
+      // Each app's tray icon registered with the panel (this run's watcher), with its menu.
+      for (const app of [a, b]) {
+        const item = await app.s.until(() => tray.itemOf(app.profile), { what: `${app.name}'s tray icon` })
+        assert.deepEqual(await tray.menuLabels(item), ['Öffnen', 'Nicht stören', '1 Stunde', 'Bis morgen', 'Aus', 'Beenden'])
+      }
+      assert.equal(await trayCount(tray, b), null, "B's tray shows no count before anything arrived")
     })
 
     const first = 'Ich komme morgen um 8 Uhr mit den Fliesen.'
@@ -195,6 +209,8 @@ test('two apps on one server: live messages, typing, read receipts, offline queu
       })
       const badge = await b.s.waitFor(`[data-conversation-id="${conversation}"] [data-testid="unread-badge"]`, { what: "B's unread badge" })
       assert.equal((await badge.text()).trim(), '1')
+      await b.s.until(async () => (await trayCount(tray, b)) === 1, { what: "1 on B's tray icon" })
+      assert.equal(await trayCount(tray, a), null, "the sender's tray shows no count")
       const note = await b.s.until(() => notifications.server.received.find((n) => n.body.includes(first)), { what: "B's notification" })
       assert.equal(note.summary, 'Meister Müller')
       assert.equal(note.appName, 'Werkfunk')
@@ -207,6 +223,7 @@ test('two apps on one server: live messages, typing, read receipts, offline queu
       notifications.server.click(note.id)
       await byTestId(b.s, 'composer')
       await b.s.until(async () => (await messages(b.s)).some((m) => m.text.includes(first)), { what: 'the message in B\'s open conversation' })
+      await b.s.until(async () => (await trayCount(tray, b)) === null, { what: "the count gone from B's tray once read" })
       await a.s
         .until(async () => (await messages(a.s)).find((m) => m.text.includes(first))?.state === 'read', {
           what: "'gelesen' on A's message",
@@ -243,25 +260,26 @@ test('two apps on one server: live messages, typing, read receipts, offline queu
       await server.stop()
       await byTestId(a.s, 'offline-banner', { timeout: 40_000 })
       await byTestId(b.s, 'offline-banner', { timeout: 40_000 })
-      for (const l of LOOKS) {
-        await visit(a, { ...l, c: conversation })
-        await byTestId(a.s, 'offline-banner')
-        await byTestId(a.s, 'message')
-        await look(a, 'offline', l)
-      }
       await visit(a, { lang: 'de', theme: 'light', c: conversation })
-      const composer = await byTestId(a.s, 'composer')
+      let composer = await byTestId(a.s, 'composer')
       for (const text of queued) {
         await composer.type(text)
         await composer.type(Keys.ENTER)
       }
-      await a.s.until(
-        async () => {
-          const mine = await offline(a.s)
-          return mine.length === 2 && mine.every((m) => m.state === 'queued')
-        },
-        { what: 'two queued messages' },
-      )
+      const bothQueued = async () => {
+        const mine = await offline(a.s)
+        return mine.length === 2 && mine.every((m) => m.state === 'queued')
+      }
+      await a.s.until(bothQueued, { what: 'two queued messages' })
+      // The offline screen as a user sees it on site: the banner and what waits to go out.
+      for (const l of LOOKS) {
+        await visit(a, { ...l, c: conversation })
+        await byTestId(a.s, 'offline-banner')
+        await a.s.until(bothQueued, { what: 'the queued messages after a reload' })
+        await look(a, 'offline', l)
+      }
+      await visit(a, { lang: 'de', theme: 'light', c: conversation })
+      composer = await byTestId(a.s, 'composer')
       await composer.type(draft)
       await sleep(1500) // the draft is saved as one types (debounced)
     })
@@ -314,6 +332,7 @@ test('two apps on one server: live messages, typing, read receipts, offline queu
     await b.stop()
     await server.stop()
     notifications.stop()
+    tray.stop()
     rmSync(tmp, { recursive: true, force: true })
   }
 })

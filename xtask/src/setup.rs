@@ -28,6 +28,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("xauth", "/usr/bin/xauth"),
     ("webkit2gtk-driver", "/usr/bin/WebKitWebDriver"),
     ("dbus", "/usr/bin/dbus-run-session"),
+    // Its screenshots, cropped from the X display (WebKitWebDriver's own never answers).
+    ("imagemagick", "/usr/bin/import"),
     // `cargo xtask bundle`.
     ("dpkg-dev", "/usr/bin/dpkg-deb"),
 ];
