@@ -14,9 +14,11 @@ document.title = 'Werkfunk'
 
 const root = document.getElementById('root')
 if (root) {
-  createRoot(root).render(
-    <StrictMode>
-      <App backend={defaultBackend()} />
-    </StrictMode>,
+  void defaultBackend().then((backend) =>
+    createRoot(root).render(
+      <StrictMode>
+        <App backend={backend} />
+      </StrictMode>,
+    ),
   )
 }
