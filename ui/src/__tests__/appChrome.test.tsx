@@ -54,7 +54,11 @@ describe('notification centre', () => {
     expect(bell).toHaveAccessibleName('Benachrichtigungen, 2 ungelesen')
     await userEvent.click(bell)
     const panel = screen.getByTestId('notification-panel')
-    await userEvent.click(within(panel).getAllByTestId('notification-item')[1]!)
+    // Each names its conversation (the server's own title is only "Neue Nachricht").
+    const items = within(panel).getAllByTestId('notification-item')
+    expect(items[0]).toHaveTextContent(/^Maria Schulz/)
+    expect(items[1]).toHaveTextContent(/^Badsanierung Lindenstraße 12/)
+    await userEvent.click(items[1]!)
     expect(await screen.findByRole('heading', { name: 'Badsanierung Lindenstraße 12' })).toBeInTheDocument()
     await waitFor(() => expect(screen.getByTestId('bell-badge')).toHaveTextContent('1'))
     await userEvent.click(bell)

@@ -203,9 +203,9 @@ export function createFakeBackend(opts: FakeOptions = {}): FakeBackend {
     msg('c-sabine', 'u-sabine', 20 * D, 'Vielen Dank für die schnelle Hilfe beim Stromausfall!')
 
     notifications.push(
-      { id: 'n1', conversation_id: 'c-maria', title: 'Maria Schulz', body: 'Passen die zu unserer Küche? 🙂', read: false, created_at: ago(15) },
-      { id: 'n2', conversation_id: 'c-bad', title: 'Badsanierung Lindenstraße 12', body: 'Ali Yılmaz: Silikon mache ich morgen früh…', read: false, created_at: ago(184) },
-      { id: 'n3', conversation_id: 'c-thomas', title: 'Thomas Müller', body: 'Kannst du mir morgen beim Durchbruch helfen?', read: true, created_at: ago(D + 400) },
+      { id: 'n1', conversation_id: 'c-maria', title: 'Neue Nachricht', body: 'Passen die zu unserer Küche? 🙂', read: false, created_at: ago(15) },
+      { id: 'n2', conversation_id: 'c-bad', title: 'Neue Nachricht', body: 'Ali Yılmaz: Silikon mache ich morgen früh…', read: false, created_at: ago(184) },
+      { id: 'n3', conversation_id: 'c-thomas', title: 'Neue Nachricht', body: 'Kannst du mir morgen beim Durchbruch helfen?', read: true, created_at: ago(D + 400) },
     )
   }
 
@@ -318,7 +318,7 @@ export function createFakeBackend(opts: FakeOptions = {}): FakeBackend {
       if (mine) mine.last_read_at = m.created_at
     }
     if (front !== cid) {
-      notifications.unshift({ id: uid('n'), conversation_id: cid, title: nameOf(senderId), body: text, read: false, created_at: m.created_at })
+      notifications.unshift({ id: uid('n'), conversation_id: cid, title: 'Neue Nachricht', body: text, read: false, created_at: m.created_at })
       emit('engine:notification_count', { unread: notifications.filter((n) => !n.read).length })
     }
     emit('engine:message_upserted', { conversation_id: cid, message_id: m.id })

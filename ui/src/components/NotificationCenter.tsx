@@ -6,7 +6,7 @@ import { locale } from '../i18n'
 import { shortStamp } from '../lib/dates'
 import { useBackend } from '../state/backend'
 import { keys } from '../state/keys'
-import { useNotifications } from '../state/queries'
+import { useConversations, useNotifications } from '../state/queries'
 import { useUi } from '../state/ui'
 
 export function NotificationCenter() {
@@ -15,6 +15,11 @@ export function NotificationCenter() {
   const qc = useQueryClient()
   const ui = useUi()
   const list = useNotifications()
+  const conversations = useConversations()
+  // The server titles every message notification "Neue Nachricht": name the conversation
+  // instead (for a direct chat, the person), as the list does.
+  const heading = (n: { conversation_id: string | null; title: string }) =>
+    conversations.data?.find((c) => c.id === n.conversation_id)?.title ?? n.title
   const [open, setOpen] = useState(false)
   const wrapRef = useRef<HTMLDivElement>(null)
   const btnRef = useRef<HTMLButtonElement>(null)
@@ -102,7 +107,7 @@ export function NotificationCenter() {
                   >
                     {!n.read && <span className="notif-dot" aria-label={t('notifications.unread')} role="img" />}
                     <span className="notif-text">
-                      <span className="notif-title">{n.title}</span>
+                      <span className="notif-title">{heading(n)}</span>
                       <span className="notif-body">{n.body}</span>
                     </span>
                     <span className="conv-time">
@@ -116,7 +121,7 @@ export function NotificationCenter() {
                     <button
                       type="button"
                       className="icon-btn"
-                      aria-label={`${t('notifications.markRead')}: ${n.title}`}
+                      aria-label={`${t('notifications.markRead')}: ${heading(n)}`}
                       title={t('notifications.markRead')}
                       onClick={() => void backend.markNotificationRead(n.id).then(refresh)}
                     >
