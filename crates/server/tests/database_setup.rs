@@ -267,3 +267,67 @@ async fn the_hosted_supabase_selection_applies_as_supabases_non_superuser_postgr
     postgres.close().await.ok();
     admin.close().await.ok();
 }
+
+#[tokio::test]
+async fn a_database_migrated_before_the_move_keeps_its_change_feed_in_the_new_schema() {
+    // A database as it was before migrations 0000 and 0012 existed, with a change waiting in
+    // the old overflow table; then the server's full set of migrations, as at the next start.
+    let probe = TestDb::new().await;
+    let name = format!("wf_upgrade_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("create database {name}")).execute(probe.pool()).await.unwrap();
+    let url = format!("{}/{name}", probe.url.rsplit_once('/').unwrap().0);
+    let mut conn = connect(&url).await;
+    let before = sqlx::migrate::Migrator {
+        migrations: std::borrow::Cow::Owned(
+            werkfunk_server::db::MIGRATOR
+                .iter()
+                .filter(|m| m.version != 20261126000000 && m.version < 20261202000012)
+                .cloned()
+                .collect(),
+        ),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    before.run(&mut conn).await.expect("the migrations as they were");
+    let waiting: i64 = sqlx::query_scalar("insert into realtime.overflow (payload) values ('{\"waiting\": true}') returning id")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    werkfunk_server::db::MIGRATOR.run(&mut conn).await.expect("0000 and 0012 apply on top");
+
+    let kept: serde_json::Value = sqlx::query_scalar("select payload from werkfunk_realtime.overflow where id = $1")
+        .bind(waiting)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(kept, serde_json::json!({"waiting": true}));
+    let realtime: Option<String> =
+        sqlx::query_scalar("select to_regnamespace('realtime')::text").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(realtime, None);
+
+    // The capture triggers still fire, and a large change lands in the moved overflow table.
+    let mut listener = sqlx::postgres::PgListener::connect(&url).await.unwrap();
+    listener.listen("werkfunk_changes").await.unwrap();
+    let small: uuid::Uuid = sqlx::query_scalar("insert into public.conversations (type) values ('group') returning id")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let large: uuid::Uuid = sqlx::query_scalar(
+        "insert into public.conversations (type, meta) values ('group', jsonb_build_object('x', repeat('a', 9000))) returning id",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    let first: serde_json::Value = serde_json::from_str(listener.recv().await.unwrap().payload()).unwrap();
+    assert_eq!(first["record"]["id"], serde_json::json!(small));
+    let second: serde_json::Value = serde_json::from_str(listener.recv().await.unwrap().payload()).unwrap();
+    let overflow = second["overflow"].as_i64().expect("a large change goes through the overflow table");
+    let stored: serde_json::Value = sqlx::query_scalar("select payload from werkfunk_realtime.overflow where id = $1")
+        .bind(overflow)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(stored["record"]["id"], serde_json::json!(large));
+    listener.unlisten_all().await.ok();
+    conn.close().await.ok();
+    sqlx::query(&format!("drop database {name} with (force)")).execute(probe.pool()).await.unwrap();
+}
