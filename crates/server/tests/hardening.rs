@@ -1060,3 +1060,86 @@ async fn websockets_past_the_process_limit_are_refused_with_429() {
     healthy(&server).await;
     server.stop().await;
 }
+
+/// Item 7's race, made deterministic: the removal commits while the join's membership check
+/// is running. A transaction deletes Bob's membership under an exclusive lock on
+/// `conversation_members`; Bob's join on `typing:` reaches its check, which takes its snapshot
+/// (Bob still a member) and then waits for that lock inside the membership function — seen
+/// waiting in `pg_locks` — and only then the removal commits. The check passes on the old
+/// snapshot, so only a channel registered before the check can be reached by the removal: Bob
+/// is told `phx_close` and hears nothing more on the topic.
+#[tokio::test]
+async fn a_removal_committed_during_the_join_check_still_closes_the_channel() {
+    let server = TestServer::start().await;
+    let (alice, bob, conv) = server.alice_and_bob().await;
+    let topic = format!("realtime:typing:{conv}");
+    let pool = server.db.pool();
+
+    let mut removal = pool.begin().await.unwrap();
+    sqlx::query("lock table public.conversation_members in access exclusive mode").execute(&mut *removal).await.unwrap();
+    sqlx::query("delete from public.conversation_members where conversation_id = $1 and user_id = $2")
+        .bind(conv)
+        .bind(bob.id)
+        .execute(&mut *removal)
+        .await
+        .unwrap();
+
+    let mut bob_ws = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    let join_ref = bob_ws.next_ref();
+    bob_ws
+        .send(&werkfunk_protocol::realtime::Frame {
+            join_ref: Some(join_ref.clone()),
+            reference: Some(join_ref.clone()),
+            topic: topic.clone(),
+            event: "phx_join".into(),
+            payload: json!({"config": {}, "access_token": bob.access_token}),
+        })
+        .await;
+    // The join's check is waiting for the lock (a condition, not a time: polled until seen).
+    let mut waiting = 0i64;
+    for _ in 0..200 {
+        waiting = sqlx::query_scalar(
+            "select count(*) from pg_locks where relation = 'public.conversation_members'::regclass and not granted",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(waiting > 0, "the join's membership check waits for the removal's lock");
+    removal.commit().await.unwrap();
+
+    let reply = bob_ws
+        .expect(WAIT, |r| matches!(r, Received::Frame(f) if f.event == "phx_reply" && f.reference.as_deref() == Some(&join_ref)))
+        .await;
+    let Some(Received::Frame(reply)) = reply else { panic!("no join reply") };
+    if reply.payload["status"] == "ok" {
+        // Admitted on the snapshot from before the removal: the removal must close it.
+        assert!(bob_ws.expect(WAIT, is_event(&topic, "phx_close")).await.is_some(), "the removal reaches the registered channel");
+    }
+    // Either way Bob is on no channel of the conversation: Alice's typing does not reach him.
+    let mut alice_ws = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    assert_eq!(
+        alice_ws.join(&topic, json!({"broadcast": {"ack": true}}), Some(&alice.access_token)).await.payload["status"],
+        "ok"
+    );
+    alice_ws
+        .push(&topic, Some("1"), "broadcast", json!({"type": "broadcast", "event": "typing", "payload": {"userId": alice.id}}))
+        .await;
+    assert!(alice_ws.expect(WAIT, is_event(&topic, "phx_reply")).await.is_some(), "the broadcast was handled");
+    assert!(
+        bob_ws
+            .expect(Duration::from_secs(1), |r| matches!(r, Received::Binary { .. })
+                || matches!(r, Received::Frame(f) if f.event == "broadcast"))
+            .await
+            .is_none(),
+        "a removed member hears no typing"
+    );
+    healthy(&server).await;
+    bob_ws.close().await;
+    alice_ws.close().await;
+    server.stop().await;
+}
