@@ -6,7 +6,8 @@
 --
 -- `owner` is the role the server connects as (the owner of its database). The script creates
 -- the API roles if they are missing — `service_role` bypasses row-level security, which only
--- a superuser may grant — and gives the owner what the migrations and the server need:
+-- a superuser may grant —, grants them to `authenticator` as the auth migration would, and
+-- gives the owner what the migrations and the server need:
 -- membership in the API roles (the server switches to them per request) with ADMIN OPTION
 -- (the auth migration grants them to `authenticator`). It also sets the API roles'
 -- `statement_timeout` (altering another role needs CREATEROLE). Safe to run again.
@@ -19,6 +20,10 @@
 \else
   do $$ begin raise exception 'deploy/roles.sql needs the owner: psql <superuser URL> -v owner=<the role the server connects as> -f deploy/roles.sql'; end $$;
 \endif
+
+-- Two runs at the same moment (test suites sharing a cluster) take turns: role DDL of
+-- concurrent sessions would collide on the catalogs. Held until the session ends.
+do $$ begin perform pg_catalog.pg_advisory_lock(7352617826); end $$;
 
 do $$
 begin
@@ -37,6 +42,18 @@ begin
 -- Another session creating the same role at the same moment: it exists now, which is enough.
 exception when duplicate_object or unique_violation then
   null;
+end
+$$;
+
+-- What the auth migration grants (a no-op there once done here; done once, here, so that
+-- databases of one cluster migrating at the same moment do not race on the same grant).
+do $$
+begin
+  if not (pg_catalog.pg_has_role('authenticator', 'anon', 'MEMBER')
+          and pg_catalog.pg_has_role('authenticator', 'authenticated', 'MEMBER')
+          and pg_catalog.pg_has_role('authenticator', 'service_role', 'MEMBER')) then
+    grant anon, authenticated, service_role to authenticator;
+  end if;
 end
 $$;
 

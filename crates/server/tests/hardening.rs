@@ -880,7 +880,7 @@ async fn the_server_migrates_and_serves_as_a_role_that_is_not_superuser() {
     sqlx::query(&format!("create role {owner} login nocreaterole nosuperuser")).execute(admin).await.unwrap();
     sqlx::query(&format!("create database {database} owner {owner}")).execute(admin).await.unwrap();
     let superuser_base = probe.url.rsplit_once('/').unwrap().0.to_owned();
-    let (roles_url, roles_owner) = (format!("{superuser_base}/{database}"), owner.clone());
+    let (roles_url, roles_owner) = (format!("{superuser_base}/postgres"), owner.clone());
     tokio::task::spawn_blocking(move || werkfunk_testkit::cluster::apply_roles_sql(&roles_url, &roles_owner))
         .await
         .unwrap()
@@ -1099,7 +1099,9 @@ async fn a_removal_committed_during_the_join_check_still_closes_the_channel() {
     let mut waiting = 0i64;
     for _ in 0..200 {
         waiting = sqlx::query_scalar(
-            "select count(*) from pg_locks where relation = 'public.conversation_members'::regclass and not granted",
+            "select count(*) from pg_locks
+              where database = (select oid from pg_database where datname = current_database())
+                and relation = 'public.conversation_members'::regclass and not granted",
         )
         .fetch_one(pool)
         .await
