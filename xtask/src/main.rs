@@ -6,6 +6,8 @@
 //! - `bench` — benchmarks; figures go to BENCHMARKS.md.
 //! - `ui` — builds the webview UI; `bundle` — the .deb of the desktop app.
 //! - `fuzz` — cargo-fuzz targets, bounded; `soak` — the long convergence run under faults.
+//! - `supabase-check` — Werkfunk's hosted-Supabase migrations against Supabase's own bootstrap
+//!   and GoTrue's migrations (from local git checkouts), on a throwaway cluster.
 //!
 //! Everything started here is stopped on every path: children are killed on drop, and the
 //! cluster has a watchdog that outlives a crashed xtask by at most half a second.
@@ -17,6 +19,7 @@ mod fuzz;
 mod process;
 mod setup;
 mod soak;
+mod supabase_check;
 mod test;
 mod ui;
 
@@ -34,8 +37,9 @@ fn main() -> Result<()> {
         Some("bundle") => bundle::run().map(|_| ()),
         Some("fuzz") => fuzz::run(rest),
         Some("soak") => soak::run(rest),
+        Some("supabase-check") => supabase_check::run(rest),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo|bench [rest|realtime|core|desktop] [--quick]|bundle|ui|fuzz [target] [seconds]|soak [minutes]|setup>");
+            eprintln!("usage: cargo xtask <test|demo|bench [rest|realtime|core|desktop] [--quick]|bundle|ui|fuzz [target] [seconds]|soak [minutes]|supabase-check --postgres-repo <git dir> --auth-repo <git dir>|setup>");
             bail!("unknown or missing command")
         }
     }

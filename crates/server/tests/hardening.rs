@@ -825,14 +825,14 @@ async fn deletes_are_authorized_without_superuser_and_survive_key_reuse() {
     let is_change = |kind: &'static str| move |r: &Received| matches!(r, Received::Frame(f) if f.event == "postgres_changes" && f.payload["data"]["type"] == kind);
     assert!(bob_ws.expect(WAIT, is_change("DELETE")).await.is_some(), "the DELETE is not lost to the reused key");
 
-    // realtime.authorize as a role that is not a superuser (as on a managed Postgres).
+    // werkfunk_realtime.authorize as a role that is not a superuser (as on a managed Postgres).
     let plain = format!("wf_plain_{}", Uuid::new_v4().simple());
     let pool = server.db.pool();
     for statement in [
         format!("create role {plain} nologin nosuperuser"),
         format!("grant anon, authenticated, service_role to {plain}"),
-        format!("grant usage on schema realtime to {plain}"),
-        format!("grant execute on function realtime.authorize(regclass, uuid[], jsonb, jsonb[]) to {plain}"),
+        format!("grant usage on schema werkfunk_realtime to {plain}"),
+        format!("grant execute on function werkfunk_realtime.authorize(regclass, uuid[], jsonb, jsonb[]) to {plain}"),
     ] {
         sqlx::query(&statement).execute(pool).await.unwrap();
     }
@@ -841,19 +841,20 @@ async fn deletes_are_authorized_without_superuser_and_survive_key_reuse() {
     let gone = Uuid::new_v4();
     let deleted = json!([{"id": gone, "conversation_id": conv, "sender_id": alice.id, "content": ""}]);
     let claims = json!({"sub": bob.id, "role": "authenticated"});
-    let rows: Vec<(i32, Uuid)> =
-        sqlx::query_as("select claims_index, id from realtime.authorize('public.messages'::regclass, $1, $2, array[$3::jsonb])")
-            .bind(vec![gone])
-            .bind(&deleted)
-            .bind(&claims)
-            .fetch_all(&mut *tx)
-            .await
-            .expect("a plain role can authorize a DELETE");
+    let rows: Vec<(i32, Uuid)> = sqlx::query_as(
+        "select claims_index, id from werkfunk_realtime.authorize('public.messages'::regclass, $1, $2, array[$3::jsonb])",
+    )
+    .bind(vec![gone])
+    .bind(&deleted)
+    .bind(&claims)
+    .fetch_all(&mut *tx)
+    .await
+    .expect("a plain role can authorize a DELETE");
     assert_eq!(rows, vec![(1, gone)]);
     tx.rollback().await.unwrap();
     for statement in [
-        format!("revoke execute on function realtime.authorize(regclass, uuid[], jsonb, jsonb[]) from {plain}"),
-        format!("revoke usage on schema realtime from {plain}"),
+        format!("revoke execute on function werkfunk_realtime.authorize(regclass, uuid[], jsonb, jsonb[]) from {plain}"),
+        format!("revoke usage on schema werkfunk_realtime from {plain}"),
         format!("drop role {plain}"),
     ] {
         sqlx::query(&statement).execute(pool).await.unwrap();
@@ -869,21 +870,28 @@ async fn deletes_are_authorized_without_superuser_and_survive_key_reuse() {
 
 #[tokio::test]
 async fn the_server_migrates_and_serves_as_a_role_that_is_not_superuser() {
-    // A database owned by a plain role (CREATEROLE, as a managed Postgres gives its admin
-    // user, but not SUPERUSER); the server migrates it from scratch and serves as that role.
+    // A database owned by a plain role (neither SUPERUSER nor CREATEROLE) after the one-time
+    // superuser step of the README (deploy/roles.sql); the server migrates it from scratch
+    // and serves as that role.
     let probe = std::sync::Arc::new(werkfunk_testkit::TestDb::new().await);
     let tag = Uuid::new_v4().simple().to_string();
     let (owner, database) = (format!("wf_owner_{tag}"), format!("wf_plain_{tag}"));
     let admin = probe.pool();
-    sqlx::query(&format!("create role {owner} login createrole nosuperuser")).execute(admin).await.unwrap();
+    sqlx::query(&format!("create role {owner} login nocreaterole nosuperuser")).execute(admin).await.unwrap();
     sqlx::query(&format!("create database {database} owner {owner}")).execute(admin).await.unwrap();
-    let base = probe.url.rsplit_once('/').unwrap().0.replacen("postgres@", &format!("{owner}@"), 1);
+    let superuser_base = probe.url.rsplit_once('/').unwrap().0.to_owned();
+    let (roles_url, roles_owner) = (format!("{superuser_base}/postgres"), owner.clone());
+    tokio::task::spawn_blocking(move || werkfunk_testkit::cluster::apply_roles_sql(&roles_url, &roles_owner))
+        .await
+        .unwrap()
+        .expect("deploy/roles.sql");
+    let base = superuser_base.replacen("postgres@", &format!("{owner}@"), 1);
     let url = format!("{base}/{database}");
     let server = TestServer::start_on(probe.clone(), |c| c.database_url = url.clone()).await;
 
     let (alice, bob, conv) = server.alice_and_bob().await;
     member_still_receives(&server, &alice, &bob, conv).await;
-    // A DELETE (by the service role over REST) reaches Bob: realtime.authorize judged it
+    // A DELETE (by the service role over REST) reaches Bob: werkfunk_realtime.authorize judged it
     // without any superuser privilege.
     let mut ws = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
     let topic = format!("realtime:messages:{conv}");
@@ -1050,5 +1058,90 @@ async fn websockets_past_the_process_limit_are_refused_with_429() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     healthy(&server).await;
+    server.stop().await;
+}
+
+/// Item 7's race, made deterministic: the removal commits while the join's membership check
+/// is running. A transaction deletes Bob's membership under an exclusive lock on
+/// `conversation_members`; Bob's join on `typing:` reaches its check, which takes its snapshot
+/// (Bob still a member) and then waits for that lock inside the membership function — seen
+/// waiting in `pg_locks` — and only then the removal commits. The check passes on the old
+/// snapshot, so only a channel registered before the check can be reached by the removal: Bob
+/// is told `phx_close` and hears nothing more on the topic.
+#[tokio::test]
+async fn a_removal_committed_during_the_join_check_still_closes_the_channel() {
+    let server = TestServer::start().await;
+    let (alice, bob, conv) = server.alice_and_bob().await;
+    let topic = format!("realtime:typing:{conv}");
+    let pool = server.db.pool();
+
+    let mut removal = pool.begin().await.unwrap();
+    sqlx::query("lock table public.conversation_members in access exclusive mode").execute(&mut *removal).await.unwrap();
+    sqlx::query("delete from public.conversation_members where conversation_id = $1 and user_id = $2")
+        .bind(conv)
+        .bind(bob.id)
+        .execute(&mut *removal)
+        .await
+        .unwrap();
+
+    let mut bob_ws = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    let join_ref = bob_ws.next_ref();
+    bob_ws
+        .send(&werkfunk_protocol::realtime::Frame {
+            join_ref: Some(join_ref.clone()),
+            reference: Some(join_ref.clone()),
+            topic: topic.clone(),
+            event: "phx_join".into(),
+            payload: json!({"config": {}, "access_token": bob.access_token}),
+        })
+        .await;
+    // The join's check is waiting for the lock (a condition, not a time: polled until seen).
+    let mut waiting = 0i64;
+    for _ in 0..200 {
+        waiting = sqlx::query_scalar(
+            "select count(*) from pg_locks
+              where database = (select oid from pg_database where datname = current_database())
+                and relation = 'public.conversation_members'::regclass and not granted",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(waiting > 0, "the join's membership check waits for the removal's lock");
+    removal.commit().await.unwrap();
+
+    let reply = bob_ws
+        .expect(WAIT, |r| matches!(r, Received::Frame(f) if f.event == "phx_reply" && f.reference.as_deref() == Some(&join_ref)))
+        .await;
+    let Some(Received::Frame(reply)) = reply else { panic!("no join reply") };
+    if reply.payload["status"] == "ok" {
+        // Admitted on the snapshot from before the removal: the removal must close it.
+        assert!(bob_ws.expect(WAIT, is_event(&topic, "phx_close")).await.is_some(), "the removal reaches the registered channel");
+    }
+    // Either way Bob is on no channel of the conversation: Alice's typing does not reach him.
+    let mut alice_ws = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    assert_eq!(
+        alice_ws.join(&topic, json!({"broadcast": {"ack": true}}), Some(&alice.access_token)).await.payload["status"],
+        "ok"
+    );
+    alice_ws
+        .push(&topic, Some("1"), "broadcast", json!({"type": "broadcast", "event": "typing", "payload": {"userId": alice.id}}))
+        .await;
+    assert!(alice_ws.expect(WAIT, is_event(&topic, "phx_reply")).await.is_some(), "the broadcast was handled");
+    assert!(
+        bob_ws
+            .expect(Duration::from_secs(1), |r| matches!(r, Received::Binary { .. })
+                || matches!(r, Received::Frame(f) if f.event == "broadcast"))
+            .await
+            .is_none(),
+        "a removed member hears no typing"
+    );
+    healthy(&server).await;
+    bob_ws.close().await;
+    alice_ws.close().await;
     server.stop().await;
 }

@@ -33,22 +33,30 @@ pub struct Cluster {
     port: u16,
     bin: PathBuf,
     temporary: bool,
+    superuser: String,
 }
 
 impl Cluster {
     /// A cluster in a new temporary folder, removed when the cluster stops.
     pub fn start_temporary() -> io::Result<Cluster> {
+        Self::start_temporary_as("postgres")
+    }
+
+    /// A temporary cluster whose bootstrap superuser is `superuser` instead of `postgres`:
+    /// for layouts where `postgres` is an ordinary role (a hosted Supabase project's, whose
+    /// superuser is `supabase_admin`). Postgres never lets its bootstrap superuser be demoted.
+    pub fn start_temporary_as(superuser: &str) -> io::Result<Cluster> {
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let dir = std::env::temp_dir().join(format!("werkfunk-pg-{}-{nanos}", std::process::id()));
-        Self::start_in(&dir, Durability::Throwaway, true)
+        Self::start_in(&dir, Durability::Throwaway, true, superuser)
     }
 
     /// A cluster in `dir` (initialised on first use, kept afterwards), e.g. for the demo.
     pub fn start_persistent(dir: &Path) -> io::Result<Cluster> {
-        Self::start_in(dir, Durability::Durable, false)
+        Self::start_in(dir, Durability::Durable, false, "postgres")
     }
 
-    fn start_in(dir: &Path, durability: Durability, temporary: bool) -> io::Result<Cluster> {
+    fn start_in(dir: &Path, durability: Durability, temporary: bool, superuser: &str) -> io::Result<Cluster> {
         let bin = postgres_bin()?;
         fs::create_dir_all(dir)?;
         let dir = dir.canonicalize()?;
@@ -59,7 +67,7 @@ impl Cluster {
         }
         if !data.join("PG_VERSION").exists() {
             let mut initdb = pg_command(&bin.join("initdb"), as_root);
-            initdb.arg("-D").arg(&data).args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8"]);
+            initdb.arg("-D").arg(&data).args(["-A", "trust", "-E", "UTF8", "--locale=C.UTF-8"]).arg("-U").arg(superuser);
             run(&mut initdb)?;
         }
         let port = free_port()?;
@@ -90,14 +98,26 @@ impl Cluster {
             }
             return Err(io::Error::other(format!("{e}\n{tail}")));
         }
-        let cluster = Cluster { dir, port, bin, temporary };
+        let cluster = Cluster { dir, port, bin, temporary, superuser: superuser.to_owned() };
         cluster.spawn_watchdog()?;
         Ok(cluster)
     }
 
-    /// A connection URL for `database` as the superuser `postgres`.
+    /// A connection URL for `database` as the bootstrap superuser (`postgres` unless started
+    /// with [`Cluster::start_temporary_as`]).
     pub fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+        self.url_as(&self.superuser, database)
+    }
+
+    /// A connection URL for `database` as `role` (every role may log in without a password
+    /// over the loopback address: the cluster trusts local connections).
+    pub fn url_as(&self, role: &str, database: &str) -> String {
+        format!("postgres://{role}@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// The cluster's `psql`.
+    pub fn psql(&self) -> PathBuf {
+        self.bin.join("psql")
     }
 
     pub fn port(&self) -> u16 {
@@ -159,6 +179,20 @@ fn pg_command(program: &Path, as_root: bool) -> Command {
     } else {
         Command::new(program)
     }
+}
+
+/// Runs `deploy/roles.sql` as an operator does once per cluster — `psql`, as the superuser of
+/// `superuser_url`, with `owner` (the role the server connects as) in psql's `owner` variable.
+pub fn apply_roles_sql(superuser_url: &str, owner: &str) -> io::Result<()> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/roles.sql");
+    let mut psql = Command::new(postgres_bin()?.join("psql"));
+    psql.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-v"])
+        .arg(format!("owner={owner}"))
+        .arg("-d")
+        .arg(superuser_url)
+        .arg("-f")
+        .arg(script);
+    run(psql.stdout(Stdio::null()))
 }
 
 /// The newest installed Postgres's binaries (`/usr/lib/postgresql/<v>/bin`), or `PG_BIN`.

@@ -15,9 +15,10 @@ use crate::cluster::{Cluster, CLUSTER_URL_ENV};
 pub const JWT_SECRET: &str = "werkfunk-test-secret-0123456789-abcdefghijklmnop";
 
 /// With this set to `plain`, every [`TestServer`] runs as a role that is not a superuser: it
-/// connects as [`PLAIN_OWNER`] (CREATEROLE, as managed Postgres services give their admin
-/// user), the owner of a fresh, empty database that the server migrates itself. The suites
-/// then show that nothing needs a superuser. ([`TestDb::pool`] stays a superuser's.)
+/// connects as [`PLAIN_OWNER`] (neither SUPERUSER nor CREATEROLE), the owner of a fresh,
+/// empty database that the server migrates itself, after `deploy/roles.sql` — the one-time
+/// superuser step — has run. The suites then show that nothing else needs a superuser.
+/// ([`TestDb::pool`] stays a superuser's.)
 pub const DB_ROLE_ENV: &str = "WERKFUNK_TEST_DB_ROLE";
 
 /// The login role of [`DB_ROLE_ENV`]`=plain` runs.
@@ -74,28 +75,20 @@ impl TestDb {
         static SETUP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
         let _guard = SETUP.lock().await;
         let mut conn = admin().await;
-        let created = conn.execute(format!("create role {PLAIN_OWNER} login createrole nosuperuser").as_str()).await;
+        let created = conn.execute(format!("create role {PLAIN_OWNER} login nocreaterole nosuperuser").as_str()).await;
         if let Err(e) = created {
             // Created by a test running beside this one: fine.
             let code = e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned());
             assert!(matches!(code.as_deref(), Some("42710") | Some("23505")), "create the plain owner role: {e}");
         }
-        // What an administrator does once per cluster (the README, "Database role"): only a
-        // superuser may create service_role, which bypasses row-level security. (Creating
-        // them here also keeps parallel first migrations from racing on CREATE ROLE.)
-        let roles = "do $$ begin
-             if not exists (select 1 from pg_roles where rolname = 'anon') then create role anon nologin noinherit; end if;
-             if not exists (select 1 from pg_roles where rolname = 'authenticated') then create role authenticated nologin noinherit; end if;
-             if not exists (select 1 from pg_roles where rolname = 'service_role') then create role service_role nologin noinherit bypassrls; end if;
-             if not exists (select 1 from pg_roles where rolname = 'authenticator') then create role authenticator noinherit nologin; end if;
-             if not pg_has_role('authenticator', 'service_role', 'MEMBER') then grant anon, authenticated, service_role to authenticator; end if;
-           exception when duplicate_object or unique_violation then null;
-           end $$";
-        conn.execute(roles).await.expect("create the API roles");
-        // Migration 0011 would grant these too; granted here once, so that parallel first
-        // migrations do not race on the same grant.
-        let grant = format!("grant anon, authenticated, service_role to {PLAIN_OWNER}");
-        conn.execute(grant.as_str()).await.expect("grant the API roles to the plain owner");
+        // The one step that needs a superuser, exactly as an operator runs it (the README,
+        // "Database role"): deploy/roles.sql creates the API roles and grants them to the
+        // owner. Everything else — the migrations included — runs as the plain owner.
+        let superuser_url = format!("{}/postgres", cluster_base_url());
+        tokio::task::spawn_blocking(move || crate::cluster::apply_roles_sql(&superuser_url, PLAIN_OWNER))
+            .await
+            .expect("roles.sql task")
+            .expect("deploy/roles.sql as the superuser");
         conn.execute(format!("create database {name} owner {PLAIN_OWNER}").as_str()).await.expect("create the plain database");
         conn.close().await.ok();
         let superuser_url = format!("{}/{name}", cluster_base_url());

@@ -1,6 +1,6 @@
-//! The change feed: database changes captured by the `realtime.capture` trigger arrive
+//! The change feed: database changes captured by the `werkfunk_realtime.capture` trigger arrive
 //! (via NOTIFY, in commit order) in batches; each batch is authorized by Postgres in one
-//! call per table — `realtime.authorize` reads the changed rows back under each distinct
+//! call per table — `werkfunk_realtime.authorize` reads the changed rows back under each distinct
 //! subscriber's role and claims, so row-level security alone decides — and delivered in
 //! the order it was committed.
 //!
@@ -60,12 +60,12 @@ impl Change {
 /// fixed cost of authorizing a claims object is shared by more changes.
 const MAX_BATCH: usize = 10_000;
 
-/// Resolves a notification payload (inline, or a reference into `realtime.overflow`).
+/// Resolves a notification payload (inline, or a reference into `werkfunk_realtime.overflow`).
 pub async fn resolve(pool: &sqlx::PgPool, payload: &str) -> Option<Value> {
     let v: Value = serde_json::from_str(payload).ok()?;
     match v.get("overflow").and_then(Value::as_i64) {
         None => Some(v),
-        Some(id) => sqlx::query_scalar::<_, Value>("select payload from realtime.overflow where id = $1")
+        Some(id) => sqlx::query_scalar::<_, Value>("select payload from werkfunk_realtime.overflow where id = $1")
             .bind(id)
             .fetch_optional(pool)
             .await
@@ -362,7 +362,7 @@ fn payload(c: &Change, columns: &Value) -> Value {
 }
 
 /// `(claims index, row id)` pairs that Postgres lets each claims object select, asking
-/// each group's claims only about the group's rows: `realtime.authorize` once per group,
+/// each group's claims only about the group's rows: `werkfunk_realtime.authorize` once per group,
 /// all in one statement.
 async fn authorize(
     rt: &Realtime,
@@ -400,7 +400,7 @@ async fn authorize(
     let rows: Vec<(i64, i32, Uuid)> = sqlx::query_as(
         "select g.ord, a.claims_index, a.id
            from jsonb_array_elements($2::jsonb) with ordinality as g(spec, ord)
-          cross join lateral realtime.authorize(
+          cross join lateral werkfunk_realtime.authorize(
                 $1::regclass,
                 array(select jsonb_array_elements_text(g.spec -> 'ids'))::uuid[],
                 $3,

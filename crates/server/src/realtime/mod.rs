@@ -357,7 +357,7 @@ async fn liveness(rt: Arc<Realtime>) {
             }
         }
         if rounds.is_multiple_of(12) {
-            let _ = sqlx::query("delete from realtime.overflow where created_at < now() - interval '10 minutes'")
+            let _ = sqlx::query("delete from werkfunk_realtime.overflow where created_at < now() - interval '10 minutes'")
                 .execute(&rt.pool)
                 .await;
         }

@@ -15,7 +15,7 @@ use uuid::Uuid;
 /// The NOTIFY channel the relay uses.
 pub const CHANNEL: &str = "werkfunk_relay";
 
-/// Payloads above this many bytes go through `realtime.overflow`.
+/// Payloads above this many bytes go through `werkfunk_realtime.overflow`.
 pub const NOTIFY_LIMIT: usize = 7900;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,7 +84,7 @@ async fn publish_loop(node: Uuid, pool: PgPool, mut rx: mpsc::UnboundedReceiver<
                 payloads.push(text);
                 continue;
             }
-            match sqlx::query_scalar::<_, i64>("insert into realtime.overflow (payload) values ($1::jsonb) returning id")
+            match sqlx::query_scalar::<_, i64>("insert into werkfunk_realtime.overflow (payload) values ($1::jsonb) returning id")
                 .bind(&text)
                 .fetch_one(&pool)
                 .await
