@@ -5,7 +5,8 @@
 //! - `demo`  — a private Postgres under `.data/`, the server, seeded demo accounts.
 //! - `bench` — benchmarks; figures go to BENCHMARKS.md.
 //! - `ui` — builds the webview UI; `bundle` — the .deb of the desktop app.
-//! - `fuzz` — cargo-fuzz targets, bounded; `soak` — the long convergence run under faults.
+//! - `fuzz` — cargo-fuzz targets, bounded; `soak` — the long convergence run under faults;
+//!   `soak connections` — 1,000 websockets with steady traffic, the server's RSS and descriptors.
 //!
 //! Everything started here is stopped on every path: children are killed on drop, and the
 //! cluster has a watchdog that outlives a crashed xtask by at most half a second.
@@ -35,7 +36,7 @@ fn main() -> Result<()> {
         Some("fuzz") => fuzz::run(rest),
         Some("soak") => soak::run(rest),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo|bench [rest|realtime|core|desktop] [--quick]|bundle|ui|fuzz [target] [seconds]|soak [minutes]|setup>");
+            eprintln!("usage: cargo xtask <test|demo|bench [rest|realtime|core|desktop] [--quick]|bundle|ui|fuzz [target] [seconds]|soak [minutes]|soak connections [--minutes N] [--connections N] [--auth N]|setup>");
             bail!("unknown or missing command")
         }
     }
