@@ -28,6 +28,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("xauth", "/usr/bin/xauth"),
     ("webkit2gtk-driver", "/usr/bin/WebKitWebDriver"),
     ("dbus", "/usr/bin/dbus-run-session"),
+    // The fault suite's client with its clock off by ±10 minutes (libfaketime via LD_PRELOAD).
+    ("faketime", "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"),
     // `cargo xtask bundle`.
     ("dpkg-dev", "/usr/bin/dpkg-deb"),
 ];
