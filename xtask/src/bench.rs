@@ -25,7 +25,7 @@ const KNOWN: [&str; 4] = ["rest", "realtime", "core", "desktop"];
 
 /// Raises the soft limit on open files to the hard limit, then runs the program: the
 /// realtime benchmark holds 10,000 websockets on each side.
-fn with_open_files_raised(program: &Path) -> Command {
+pub fn with_open_files_raised(program: &Path) -> Command {
     let mut cmd = Command::new("sh");
     cmd.arg("-c").arg(r#"ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@""#).arg(program);
     cmd

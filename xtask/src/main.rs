@@ -5,7 +5,8 @@
 //! - `demo`  — a private Postgres under `.data/`, the server, seeded demo accounts.
 //! - `bench` — benchmarks; figures go to BENCHMARKS.md.
 //! - `ui` — builds the webview UI; `bundle` — the .deb of the desktop app.
-//! - `fuzz` — cargo-fuzz targets, bounded; `soak` — the long convergence run under faults.
+//! - `fuzz` — cargo-fuzz targets, bounded; `soak` — the long convergence run under faults;
+//!   `soak connections` — 1,000 websockets with steady traffic, the server's RSS and descriptors.
 //! - `supabase-check` — Werkfunk's hosted-Supabase migrations against Supabase's own bootstrap
 //!   and GoTrue's migrations (from local git checkouts), on a throwaway cluster.
 //!
@@ -39,7 +40,7 @@ fn main() -> Result<()> {
         Some("soak") => soak::run(rest),
         Some("supabase-check") => supabase_check::run(rest),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo|bench [rest|realtime|core|desktop] [--quick]|bundle|ui|fuzz [target] [seconds]|soak [minutes]|supabase-check --postgres-repo <git dir> --auth-repo <git dir>|setup>");
+            eprintln!("usage: cargo xtask <test|demo|bench [rest|realtime|core|desktop] [--quick]|bundle|ui|fuzz [target] [seconds]|soak [minutes]|soak connections [--minutes N] [--connections N] [--auth N]|supabase-check --postgres-repo <git dir> --auth-repo <git dir>|setup>");
             bail!("unknown or missing command")
         }
     }

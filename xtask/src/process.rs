@@ -20,6 +20,11 @@ impl Guarded {
         self.child.id()
     }
 
+    /// The exit status, once the child has ended.
+    pub fn try_wait(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        self.child.try_wait()
+    }
+
     /// SIGTERM, wait up to 10 s, then SIGKILL; returns whether it exited successfully.
     pub fn stop(&mut self) -> bool {
         if let Ok(Some(status)) = self.child.try_wait() {

@@ -30,6 +30,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("dbus", "/usr/bin/dbus-run-session"),
     // Its screenshots, cropped from the X display (WebKitWebDriver's own never answers).
     ("imagemagick", "/usr/bin/import"),
+    // The fault suite's client with its clock off by ±10 minutes (libfaketime via LD_PRELOAD).
+    ("faketime", "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"),
     // `cargo xtask bundle`.
     ("dpkg-dev", "/usr/bin/dpkg-deb"),
 ];

@@ -212,10 +212,18 @@ impl Core {
         Ok(views)
     }
 
-    /// Marks a conversation read (outbox) and clears its notification group.
+    /// Marks a conversation read (outbox) and clears its notification group: read up to now,
+    /// or up to the newest message seen if that is later by this machine's clock (a clock
+    /// behind would otherwise leave the last minutes unread; the server clamps a time ahead).
     fn mark_read(&self, conversation: Uuid) -> Result<Uuid> {
         self.shared().grouper.clear(conversation);
-        self.outbox.mark_read(conversation, Utc::now())
+        let newest: Option<String> = self.store.read(|c| {
+            c.query_row("select max(created_at) from messages where conversation_id = ?1", [conversation.to_string()], |r| {
+                r.get(0)
+            })
+        })?;
+        let newest = newest.and_then(|t| DateTime::parse_from_rfc3339(&t).ok()).map(|t| t.with_timezone(&Utc));
+        self.outbox.mark_read(conversation, newest.map_or_else(Utc::now, |n| n.max(Utc::now())))
     }
 
     fn notify_context(&self) -> notify::Context {

@@ -103,7 +103,10 @@ impl Tokens {
 
 impl From<&auth::Session> for Tokens {
     fn from(s: &auth::Session) -> Tokens {
-        let expires_at = if s.expires_at > 0 { s.expires_at } else { Utc::now().timestamp() + s.expires_in };
+        // Expiry on this machine's clock: the server's `expires_at` is on the server's, and a
+        // laptop clock ten minutes ahead would see every token as expired (and refresh before
+        // every request), ten minutes behind would send expired ones.
+        let expires_at = if s.expires_in > 0 { Utc::now().timestamp() + s.expires_in } else { s.expires_at };
         Tokens {
             access_token: s.access_token.clone(),
             refresh_token: s.refresh_token.clone(),

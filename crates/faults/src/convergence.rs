@@ -9,7 +9,8 @@
 //! queues messages offline, then runs `watch` and is stopped (SIGSTOP) for longer than the
 //! heartbeat and the token lifetime, and resumed. Meanwhile a chaos loop kills the server
 //! with SIGKILL and restarts it, restarts Postgres (`pg_ctl restart -m fast`) and partitions
-//! the proxy.
+//! the proxy. Two clients' wall clocks are off by ten minutes, one behind and one ahead
+//! (libfaketime, [`Settings::clock_skews`]).
 //!
 //! Then the faults stop, every client syncs, and [`Report`] counts what broke a promise:
 //! a message a client was told is `sent`/`queued` that the server lacks (lost), one message
@@ -53,16 +54,29 @@ pub struct Settings {
     pub jwt_exp: u64,
     /// Seconds between chaos actions: a random pause in this range.
     pub chaos_every: (u64, u64),
+    /// Workload clients (by index) whose wall clock is off by this many seconds
+    /// (libfaketime; ahead if positive).
+    pub clock_skews: Vec<(usize, i64)>,
 }
 
 impl Settings {
     /// The short run of `cargo test -p werkfunk-faults`, adjustable through the environment:
-    /// `WERKFUNK_FAULTS_SEED`, `WERKFUNK_FAULTS_SECS`, `WERKFUNK_FAULTS_CLIENTS`.
+    /// `WERKFUNK_FAULTS_SEED`, `WERKFUNK_FAULTS_SECS`, `WERKFUNK_FAULTS_CLIENTS`,
+    /// `WERKFUNK_FAULTS_SKEW_SECS` (client c1's clock that far behind, c2's that far ahead;
+    /// default 600, 0 for none).
     pub fn from_env(default_secs: u64) -> Settings {
         let num = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(d);
+        let clients = num("WERKFUNK_FAULTS_CLIENTS", 3).max(2) as usize;
+        let skew = num("WERKFUNK_FAULTS_SKEW_SECS", 600) as i64;
+        let clock_skews = match (skew, clients) {
+            (0, _) => vec![],
+            (_, 2) => vec![(1, -skew)],
+            _ => vec![(1, -skew), (2, skew)],
+        };
         Settings {
             seed: seed::run_seed("convergence"),
-            clients: num("WERKFUNK_FAULTS_CLIENTS", 3).max(2) as usize,
+            clients,
+            clock_skews,
             duration: Duration::from_secs(num("WERKFUNK_FAULTS_SECS", default_secs)),
             fault_rate: 0.25,
             kill_rate: 0.06,
@@ -122,6 +136,11 @@ pub struct Report {
     pub deletes_wrong: u64,
     pub caches_diverged: u64,
     pub unread_left: u64,
+    /// Clients whose clock was off, and by how many seconds.
+    pub clock_skews: Vec<(String, i64)>,
+    /// Refresh tokens the server issued to each client's user (a sign-in or a refresh
+    /// each): how often each client renewed its session.
+    pub refresh_tokens: BTreeMap<String, i64>,
     pub failures: Vec<String>,
 }
 
@@ -164,6 +183,8 @@ impl Report {
             "deletes_wrong": self.deletes_wrong,
             "caches_diverged": self.caches_diverged,
             "unread_left": self.unread_left,
+            "clock_skews_secs": self.clock_skews.iter().map(|(c, s)| json!({"client": c, "offset": s})).collect::<Vec<_>>(),
+            "refresh_tokens_issued": self.refresh_tokens,
             "failures": self.failures,
         })
     }
@@ -223,7 +244,10 @@ pub async fn run(settings: Settings) -> Result<Report> {
     let mut clients = Vec::new();
     for i in 0..=settings.clients {
         let name = if i == settings.clients { "s".to_owned() } else { format!("c{i}") };
-        let c = CliClient::new(&name, &bins.cli, &anon_key)?;
+        let mut c = CliClient::new(&name, &bins.cli, &anon_key)?;
+        if let Some((_, offset)) = settings.clock_skews.iter().find(|(k, _)| *k == i && i < settings.clients) {
+            c.skew_clock(*offset)?;
+        }
         let email = format!("{name}-{}@werkfunk.test", settings.seed);
         let run = c
             .run(
@@ -312,7 +336,13 @@ pub async fn run(settings: Settings) -> Result<Report> {
     if server.wait_healthy().await.is_err() {
         server.kill9_and_restart().await?;
     }
-    let mut report = Report { seed: settings.seed, clients: settings.clients, failures, ..Report::default() };
+    let mut report = Report {
+        seed: settings.seed,
+        clients: settings.clients,
+        clock_skews: clients.iter().filter_map(|(c, _)| Some((c.name.clone(), c.clock_offset()?))).collect(),
+        failures,
+        ..Report::default()
+    };
     for (c, _) in &clients {
         let mut clean = false;
         for _ in 0..10 {
@@ -544,7 +574,13 @@ async fn check(
     )
     .fetch_all(&mut db)
     .await?;
+    let issued: Vec<(Uuid, i64)> =
+        sqlx::query_as("select user_id, count(*) from auth.refresh_tokens group by user_id").fetch_all(&mut db).await?;
     db.close().await?;
+    for (c, id) in clients {
+        let n = issued.iter().find(|(u, _)| u == id).map(|(_, n)| *n).unwrap_or(0);
+        report.refresh_tokens.insert(c.name.clone(), n);
+    }
     let rows: Vec<Row> = raw
         .into_iter()
         .map(|(id, conversation, sender, content, deleted, created_at)| {

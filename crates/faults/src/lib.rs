@@ -10,17 +10,21 @@
 //! - [`convergence`]: several `werkfunk-cli` clients send, edit, delete and mark read through
 //!   the proxy while faults are injected; afterwards the server and every client's cache are
 //!   checked against what each client was told.
+//! - [`soak`]: the connection soak's samples of the server process (RSS, descriptors), its
+//!   CSV and SVG chart and its verdict; the load is the `werkfunk-soak` binary.
 //! - [`fuzzing`]: the properties the cargo-fuzz targets under `fuzz/` check, also replayed
 //!   over the committed corpus by `tests/fuzz_corpus.rs`.
 //!
 //! The tests live in `tests/` (`convergence.rs`, `lost_answers.rs`, `security.rs`,
-//! `fuzz_corpus.rs`); `cargo xtask soak` runs the long convergence run.
+//! `fuzz_corpus.rs`); `cargo xtask soak` runs the long convergence run,
+//! `cargo xtask soak connections` the connection soak.
 
 pub mod convergence;
 pub mod fuzzing;
 pub mod procs;
 pub mod proxy;
 pub mod seed;
+pub mod soak;
 
 /// What can go wrong while setting up or driving a run (not a failed check: those are
 /// collected in [`convergence::Report`]).

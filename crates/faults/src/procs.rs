@@ -239,7 +239,13 @@ pub struct CliClient {
     bin: PathBuf,
     dir: tempfile::TempDir,
     anon_key: String,
+    /// Seconds the client's wall clock is off (libfaketime), if it is.
+    clock_offset: Option<i64>,
 }
+
+/// Debian's libfaketime (package `faketime`): preloaded, it shifts the wall clock a process
+/// sees, and nothing else.
+pub const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
 /// A finished command.
 #[derive(Debug, Clone)]
@@ -263,7 +269,28 @@ impl Run {
 
 impl CliClient {
     pub fn new(name: &str, bin: &Path, anon_key: &str) -> Result<CliClient> {
-        Ok(CliClient { name: name.to_owned(), bin: bin.to_owned(), dir: tempfile::tempdir()?, anon_key: anon_key.to_owned() })
+        Ok(CliClient {
+            name: name.to_owned(),
+            bin: bin.to_owned(),
+            dir: tempfile::tempdir()?,
+            anon_key: anon_key.to_owned(),
+            clock_offset: None,
+        })
+    }
+
+    /// Runs this client's commands with its wall clock `seconds` off (ahead if positive),
+    /// through libfaketime; its monotonic clock is left alone, as on a machine whose clock
+    /// is simply set wrong.
+    pub fn skew_clock(&mut self, seconds: i64) -> Result<()> {
+        if !Path::new(LIBFAKETIME).exists() {
+            return Err(Error::Setup(format!("{LIBFAKETIME} is missing (`cargo xtask setup` installs the faketime package)")));
+        }
+        self.clock_offset = Some(seconds);
+        Ok(())
+    }
+
+    pub fn clock_offset(&self) -> Option<i64> {
+        self.clock_offset
     }
 
     pub fn profile(&self) -> &Path {
@@ -285,6 +312,9 @@ impl CliClient {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        if let Some(offset) = self.clock_offset {
+            c.env("LD_PRELOAD", LIBFAKETIME).env("FAKETIME", format!("{offset:+}")).env("DONT_FAKE_MONOTONIC", "1");
+        }
         c
     }
 

@@ -126,6 +126,7 @@ impl Running {
             let _ = tx.send(());
         }
         let result = (&mut self.task).await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        self.realtime.close().await;
         self.pool.close().await;
         result
     }

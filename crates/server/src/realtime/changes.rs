@@ -61,16 +61,18 @@ impl Change {
 const MAX_BATCH: usize = 10_000;
 
 /// Resolves a notification payload (inline, or a reference into `werkfunk_realtime.overflow`).
-pub async fn resolve(pool: &sqlx::PgPool, payload: &str) -> Option<Value> {
-    let v: Value = serde_json::from_str(payload).ok()?;
+/// `Err` says why it cannot be read: not JSON, or an overflow row that is gone (trimmed) or
+/// whose read failed (its connection was lost).
+pub async fn resolve(pool: &sqlx::PgPool, payload: &str) -> Result<Value, String> {
+    let v: Value = serde_json::from_str(payload).map_err(|e| format!("notification is not JSON: {e}"))?;
     match v.get("overflow").and_then(Value::as_i64) {
-        None => Some(v),
+        None => Ok(v),
         Some(id) => sqlx::query_scalar::<_, Value>("select payload from werkfunk_realtime.overflow where id = $1")
             .bind(id)
             .fetch_optional(pool)
             .await
-            .ok()
-            .flatten(),
+            .map_err(|e| format!("overflow row {id} cannot be read: {e}"))?
+            .ok_or_else(|| format!("overflow row {id} is gone")),
     }
 }
 
@@ -92,7 +94,7 @@ fn wanted(rt: &Realtime, payload: &str) -> bool {
 }
 
 /// The feed task: takes notifications in batches and delivers them.
-pub async fn run(rt: Arc<Realtime>, mut rx: mpsc::UnboundedReceiver<String>) {
+pub async fn run(rt: Arc<Realtime>, rx: &mut mpsc::UnboundedReceiver<String>) {
     let mut raw = Vec::new();
     loop {
         if rx.recv_many(&mut raw, MAX_BATCH).await == 0 {
@@ -100,16 +102,28 @@ pub async fn run(rt: Arc<Realtime>, mut rx: mpsc::UnboundedReceiver<String>) {
         }
         let started = std::time::Instant::now();
         let mut batch = Vec::with_capacity(raw.len());
+        let mut unreadable = 0usize;
         for payload in raw.drain(..) {
             if !wanted(&rt, &payload) {
                 continue;
             }
-            if let Some(change) = resolve(&rt.pool, &payload).await.and_then(Change::parse) {
-                batch.push(change);
+            match resolve(&rt.feed_pool, &payload).await {
+                Ok(v) => batch.extend(Change::parse(v)),
+                Err(reason) => {
+                    unreadable += 1;
+                    tracing::error!(%reason, "realtime: a change cannot be read");
+                }
             }
         }
         let parsed = started.elapsed();
         deliver(&rt, &batch).await;
+        if unreadable > 0 {
+            // Which table an overflow reference was about is in the row that cannot be read:
+            // every channel that could have wanted it rejoins and catches up, rather than
+            // missing it silently.
+            let channels = rt.hub.interrupt_changes();
+            tracing::warn!(unreadable, channels, "realtime: changes lost to live delivery; channels told to rejoin");
+        }
         tracing::debug!(changes = batch.len(), ?parsed, total = ?started.elapsed(), "realtime: batch delivered");
     }
 }
@@ -245,8 +259,10 @@ async fn deliver_table(rt: &Realtime, table: &str, changes: &[&Change], subs: &[
         match result {
             Ok(v) => visible.extend(v),
             Err(e) => {
-                // Fail closed: nothing is delivered that Postgres did not allow.
-                tracing::error!(error = %e, table, "realtime: authorization failed; batch dropped");
+                // Fail closed: nothing is delivered that Postgres did not allow; and the
+                // channels that could have wanted the batch rejoin and catch up.
+                let channels = rt.hub.interrupt_changes();
+                tracing::error!(error = %e, table, channels, "realtime: authorization failed; batch dropped, channels told to rejoin");
                 return;
             }
         }
@@ -297,7 +313,7 @@ struct Group {
 /// Claims objects per authorization statement before the work is split, and the most
 /// statements run at once for one batch.
 const AUTHORIZE_CHUNK: usize = 128;
-const AUTHORIZE_PARALLEL: usize = 4;
+pub(crate) const AUTHORIZE_PARALLEL: usize = 4;
 
 /// Splits `groups` into at most `max` parts of about equal claims count, at least `chunk`
 /// claims each (a group may be cut in two).
@@ -396,7 +412,7 @@ async fn authorize(
         spec.push_str("]}");
     }
     spec.push(']');
-    let mut tx = rt.pool.begin().await?;
+    let mut tx = rt.feed_pool.begin().await?;
     let rows: Vec<(i64, i32, Uuid)> = sqlx::query_as(
         "select g.ord, a.claims_index, a.id
            from jsonb_array_elements($2::jsonb) with ordinality as g(spec, ord)

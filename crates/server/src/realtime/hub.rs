@@ -11,7 +11,7 @@
 //! pass `Limits::scanned_filters`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use serde_json::Value;
 use tokio::sync::{mpsc, Notify};
@@ -134,7 +134,7 @@ impl Hub {
         subscriptions: Vec<Subscription>,
         scanned_limit: usize,
     ) -> Result<(), JoinRefused> {
-        let mut inner = self.inner.write().expect("hub lock");
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         let id = member.socket.id;
         Self::remove(&mut inner, topic, id);
         let mut new = std::collections::HashSet::new();
@@ -186,11 +186,11 @@ impl Hub {
     }
 
     pub fn leave(&self, topic: &Arc<str>, socket: SocketId) {
-        Self::remove(&mut self.inner.write().expect("hub lock"), topic, socket);
+        Self::remove(&mut self.inner.write().unwrap_or_else(PoisonError::into_inner), topic, socket);
     }
 
     pub fn leave_all(&self, socket: SocketId) {
-        let mut inner = self.inner.write().expect("hub lock");
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         for members in inner.topics.values_mut() {
             members.retain(|m| m.socket.id != socket);
         }
@@ -201,7 +201,7 @@ impl Hub {
     /// New claims and user for a channel (after `access_token`): its bindings are authorized
     /// with them, and a membership removal of that user closes it.
     pub fn update_claims(&self, topic: &Arc<str>, socket: SocketId, claims: Arc<str>, user_id: Option<Uuid>) {
-        let mut inner = self.inner.write().expect("hub lock");
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         for m in inner.topics.get_mut(topic).into_iter().flatten().filter(|m| m.socket.id == socket) {
             m.user_id = user_id;
         }
@@ -215,7 +215,7 @@ impl Hub {
     /// Sends a user broadcast to the topic's local members, except `from` unless it asked
     /// for its own messages.
     pub fn broadcast(&self, topic: &Arc<str>, event: &Arc<str>, payload: &Arc<str>, from: Option<SocketId>) -> usize {
-        let inner = self.inner.read().expect("hub lock");
+        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
         let mut sent = 0;
         for m in inner.topics.get(topic).into_iter().flatten() {
             if Some(m.socket.id) == from && !m.receive_own {
@@ -230,7 +230,7 @@ impl Hub {
     /// Sends a push (`presence_diff`) to every local member of `topic`, its payload
     /// serialised once and shared.
     pub fn push_all(&self, topic: &Arc<str>, event: &'static str, payload: &Value) {
-        let inner = self.inner.read().expect("hub lock");
+        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
         let Some(members) = inner.topics.get(topic) else { return };
         let payload: Arc<str> = payload.to_string().into();
         for m in members {
@@ -240,23 +240,23 @@ impl Hub {
 
     /// Whether any socket of this process has a binding on `table`.
     pub fn has_subscriptions(&self, table: &str) -> bool {
-        self.inner.read().expect("hub lock").subscriptions.get(table).is_some_and(|s| !s.is_empty())
+        self.inner.read().unwrap_or_else(PoisonError::into_inner).subscriptions.get(table).is_some_and(|s| !s.is_empty())
     }
 
     /// The bindings on `table`, as a snapshot.
     pub fn subscriptions(&self, table: &str) -> Vec<Arc<Subscription>> {
-        self.inner.read().expect("hub lock").subscriptions.get(table).cloned().unwrap_or_default()
+        self.inner.read().unwrap_or_else(PoisonError::into_inner).subscriptions.get(table).cloned().unwrap_or_default()
     }
 
     /// Distinct scanned filters registered on this process.
     pub fn scanned_filters(&self) -> usize {
-        self.inner.read().expect("hub lock").scanned.len()
+        self.inner.read().unwrap_or_else(PoisonError::into_inner).scanned.len()
     }
 
     /// Errors every channel that has `postgres_changes` bindings, and every channel on a
     /// members-only topic (a membership removal may have been missed too); returns how many.
     pub fn interrupt_changes(&self) -> usize {
-        let inner = self.inner.read().expect("hub lock");
+        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
         let mut seen = std::collections::HashSet::new();
         for s in inner.subscriptions.values().flatten() {
             if seen.insert((s.socket.id, s.topic.clone())) {
@@ -275,7 +275,7 @@ impl Hub {
 
     /// Closes `user`'s channels on the members-only topics of `conversation`.
     pub fn revoke(&self, conversation: Uuid, user: Uuid) {
-        let inner = self.inner.read().expect("hub lock");
+        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
         for (topic, members) in &inner.topics {
             for m in members.iter().filter(|m| m.conversation == Some(conversation) && m.user_id == Some(user)) {
                 m.socket.send(Outbound::Revoke { topic: topic.clone() });
@@ -285,7 +285,7 @@ impl Hub {
 
     /// Number of joined channels (for tests and metrics).
     pub fn channel_count(&self) -> usize {
-        self.inner.read().expect("hub lock").topics.values().map(Vec::len).sum()
+        self.inner.read().unwrap_or_else(PoisonError::into_inner).topics.values().map(Vec::len).sum()
     }
 }
 

@@ -3,10 +3,12 @@
 //!
 //! - [`socket`]: one task per websocket, speaking `vsn` 1.0.0 or 2.0.0.
 //! - [`hub`]: which socket joined what, and the fan-out.
-//! - [`changes`]: the change feed (trigger → NOTIFY → batch → `realtime.authorize` → sockets).
+//! - [`changes`]: the change feed (trigger → NOTIFY → batch → `werkfunk_realtime.authorize` → sockets).
 //! - [`presence`]: presence entries, local and remote.
 //! - [`relay`]: broadcasts and presence between server processes.
 //! - [`filter`], [`publication`]: `postgres_changes` bindings and the published tables.
+//! - [`supervisor`]: the long-lived tasks ([`GatewayTask`]), started again when they end or
+//!   panic.
 //!
 //! Conversation topics (`messages:<id>`, `typing:<id>`, `presence:<id>`) are members-only:
 //! joining, hearing and tracking need Postgres to let the caller see the conversation, and a
@@ -19,10 +21,11 @@ pub mod presence;
 pub mod publication;
 pub mod relay;
 pub mod socket;
+pub mod supervisor;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -32,7 +35,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
@@ -45,6 +48,7 @@ use hub::Hub;
 use presence::Diff;
 use publication::Publication;
 use relay::{Envelope, PgRelay, Relay, RelayMessage};
+use supervisor::{Ended, Run};
 
 /// The NOTIFY channel of the change feed (see the realtime migration).
 pub const CHANGES_CHANNEL: &str = "werkfunk_changes";
@@ -103,6 +107,67 @@ impl Default for Limits {
 const PEER_TIMEOUT: Duration = Duration::from_secs(15);
 const ALIVE_EVERY: Duration = Duration::from_secs(5);
 
+/// The gateway's long-lived tasks. Each is supervised ([`supervisor`]) and has database
+/// connections of its own, named by [`GatewayTask::application_name`] in
+/// `pg_stat_activity`, so that neither REST load nor a lost connection of one task reaches
+/// the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayTask {
+    /// Batches, authorizes and delivers the changes the listener hears.
+    ChangeFeed,
+    /// LISTENs to the change feed and the relay.
+    Listener,
+    /// Sends this process's broadcasts and presence diffs to the others.
+    RelayPublisher,
+    /// Tells the others this process is alive, forgets silent ones, trims the overflow table.
+    Liveness,
+}
+
+impl GatewayTask {
+    pub const ALL: [GatewayTask; 4] =
+        [GatewayTask::ChangeFeed, GatewayTask::Listener, GatewayTask::RelayPublisher, GatewayTask::Liveness];
+
+    /// The task's name in logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            GatewayTask::ChangeFeed => "realtime-change-feed",
+            GatewayTask::Listener => "realtime-listener",
+            GatewayTask::RelayPublisher => "realtime-relay-publisher",
+            GatewayTask::Liveness => "realtime-liveness",
+        }
+    }
+
+    /// The `application_name` of the task's database connections.
+    pub fn application_name(self) -> &'static str {
+        match self {
+            GatewayTask::ChangeFeed => "werkfunk-realtime-change-feed",
+            GatewayTask::Listener => "werkfunk-realtime-listener",
+            GatewayTask::RelayPublisher => "werkfunk-realtime-relay-publisher",
+            GatewayTask::Liveness => "werkfunk-realtime-liveness",
+        }
+    }
+
+    /// The most connections the task holds at once.
+    fn connections(self) -> u32 {
+        match self {
+            // The parallel authorization statements of one batch, and an overflow read.
+            GatewayTask::ChangeFeed => changes::AUTHORIZE_PARALLEL as u32 + 1,
+            // A listener being replaced and its replacement.
+            GatewayTask::Listener => 2,
+            GatewayTask::RelayPublisher | GatewayTask::Liveness => 1,
+        }
+    }
+
+    /// A pool of the task's own, opened lazily with the server pool's settings.
+    fn pool(self, server: &PgPool) -> PgPool {
+        let options = (*server.connect_options()).clone().application_name(self.application_name());
+        PgPoolOptions::new()
+            .max_connections(self.connections())
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_lazy_with(options)
+    }
+}
+
 /// The realtime gateway of this process.
 pub struct Realtime {
     pub node: Uuid,
@@ -118,18 +183,25 @@ pub struct Realtime {
     open_sockets: Arc<AtomicUsize>,
     shutdown: watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The change feed's connections (overflow reads, authorization).
+    pub(crate) feed_pool: PgPool,
+    /// Every task's pool, closed by [`Realtime::close`].
+    task_pools: Vec<PgPool>,
 }
 
 impl Realtime {
     /// Loads the publication, LISTENs (before anything is served, so no change committed
-    /// after a join reply can be missed) and starts the gateway's tasks.
+    /// after a join reply can be missed) and starts the gateway's supervised tasks.
     pub async fn start(pool: PgPool, keys: Keys, limits: Limits) -> Result<Arc<Realtime>, sqlx::Error> {
         let publication = Publication::load(&pool).await?;
         let node = Uuid::new_v4();
-        let (relay, publisher) = PgRelay::new(node, pool.clone());
-        let mut listener = PgListener::connect_with(&pool).await?;
-        listener.listen_all([CHANGES_CHANNEL, relay::CHANNEL]).await?;
+        let task_pools: Vec<PgPool> = GatewayTask::ALL.iter().map(|t| t.pool(&pool)).collect();
+        let task_pool = |task: GatewayTask| task_pools[GatewayTask::ALL.iter().position(|t| *t == task).unwrap_or(0)].clone();
+        let (relay, publisher) = PgRelay::new(node);
+        let listener_pool = task_pool(GatewayTask::Listener);
+        let first_listener = Arc::new(Mutex::new(Some(listen_on(&listener_pool).await?)));
         let (changes_tx, changes_rx) = mpsc::unbounded_channel();
+        let changes_rx = Arc::new(tokio::sync::Mutex::new(changes_rx));
         let rt = Arc::new(Realtime {
             node,
             pool,
@@ -143,35 +215,88 @@ impl Realtime {
             open_sockets: Arc::new(AtomicUsize::new(0)),
             shutdown: watch::channel(false).0,
             tasks: Mutex::new(Vec::new()),
+            feed_pool: task_pool(GatewayTask::ChangeFeed),
+            task_pools: task_pools.clone(),
         });
-        rt.spawn("realtime-relay-publisher", publisher);
-        rt.spawn("realtime-listener", listen(rt.clone(), listener, changes_tx));
-        rt.spawn("realtime-change-feed", changes::run(rt.clone(), changes_rx));
-        rt.spawn("realtime-liveness", liveness(rt.clone()));
+        let publisher = Arc::new(publisher);
+        let relay_pool = task_pool(GatewayTask::RelayPublisher);
+        rt.supervise(GatewayTask::RelayPublisher, move |rt, run| {
+            let (publisher, pool) = (publisher.clone(), relay_pool.clone());
+            async move {
+                let mut queue = publisher.queue().await;
+                rt.after_start(GatewayTask::RelayPublisher, run);
+                publisher.run(&mut queue, &pool).await;
+                Ok(())
+            }
+        });
+        rt.supervise(GatewayTask::Listener, move |rt, run| {
+            listen(rt, first_listener.clone(), listener_pool.clone(), changes_tx.clone(), run)
+        });
+        rt.supervise(GatewayTask::ChangeFeed, move |rt, run| {
+            let changes_rx = changes_rx.clone();
+            async move {
+                let mut rx = changes_rx.lock().await;
+                rt.after_start(GatewayTask::ChangeFeed, run);
+                changes::run(rt.clone(), &mut rx).await;
+                Ok(())
+            }
+        });
+        let liveness_pool = task_pool(GatewayTask::Liveness);
+        rt.supervise(GatewayTask::Liveness, move |rt, run| liveness(rt, liveness_pool.clone(), run));
         rt.relay.publish(RelayMessage::Hello);
         Ok(rt)
     }
 
-    /// Spawns one of the gateway's long-lived tasks; they run until [`Realtime::shutdown`],
-    /// so one that ends by itself is a fault and is logged as such.
-    fn spawn(&self, name: &'static str, fut: impl std::future::Future<Output = ()> + Send + 'static) {
-        let down = self.shutdown.subscribe();
-        let handle = tokio::spawn(async move {
-            fut.await;
-            // During shutdown a task may end before its own abort reaches it (the feed ends
-            // when the aborted listener drops its channel): not a fault.
-            if !*down.borrow() {
-                tracing::error!(task = name, "realtime task ended unexpectedly");
+    /// Starts `task` under a [`supervisor`]: it runs until [`Realtime::shutdown`]; a run that
+    /// ends or panics before is logged and followed by another after a backoff.
+    fn supervise<F, Fut>(self: &Arc<Self>, task: GatewayTask, mut start: F)
+    where
+        F: FnMut(Arc<Realtime>, Run) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Ended> + Send + 'static,
+    {
+        // Between runs the supervisor holds the gateway only weakly: it never keeps a
+        // gateway alive that everything else has let go of.
+        let weak = Arc::downgrade(self);
+        let handle = supervisor::supervise(task.name(), self.shutdown.subscribe(), move |run| {
+            let fut = weak.upgrade().map(|rt| start(rt, run));
+            async move {
+                match fut {
+                    Some(fut) => fut.await,
+                    None => std::future::pending().await,
+                }
             }
         });
-        self.tasks.lock().expect("tasks lock").push(handle);
+        self.tasks.lock().unwrap_or_else(PoisonError::into_inner).push(handle);
+    }
+
+    /// Called by a task once it is ready again after a restart. What it was doing when it
+    /// failed (a batch, a notification, a relay message) may be lost, so every channel with
+    /// `postgres_changes` bindings or on a members-only topic is errored: its client
+    /// rejoins, and catches up on rejoin, instead of silently missing something.
+    fn after_start(&self, task: GatewayTask, run: Run) {
+        if run.restarted() {
+            let channels = self.hub.interrupt_changes();
+            tracing::warn!(
+                task = task.name(),
+                attempt = run.attempt,
+                channels,
+                "realtime: task restarted; channels told to rejoin"
+            );
+        }
     }
 
     /// Closes every socket (going away) and stops the gateway's tasks.
     pub fn shutdown(&self) {
         let _ = self.shutdown.send(true);
-        for t in self.tasks.lock().expect("tasks lock").drain(..) {
+        for t in self.tasks.lock().unwrap_or_else(PoisonError::into_inner).drain(..) {
             t.abort();
+        }
+    }
+
+    /// Closes the tasks' database connections (after [`Realtime::shutdown`]).
+    pub async fn close(&self) {
+        for pool in &self.task_pools {
+            pool.close().await;
         }
     }
 
@@ -185,7 +310,7 @@ impl Realtime {
 
     /// Relays to the other processes, if any are alive.
     fn publish(&self, message: RelayMessage) {
-        let peers = self.peers.lock().expect("peers lock");
+        let peers = self.peers.lock().unwrap_or_else(PoisonError::into_inner);
         if peers.values().any(|seen| seen.elapsed() < PEER_TIMEOUT) {
             self.relay.publish(message);
         }
@@ -262,48 +387,46 @@ pub fn members_only(sub_topic: &str) -> Option<Option<Uuid>> {
     ["messages:", "typing:", "presence:"].iter().find_map(|p| sub_topic.strip_prefix(p)).map(|rest| rest.parse().ok())
 }
 
-async fn listen(rt: Arc<Realtime>, mut listener: PgListener, changes: mpsc::UnboundedSender<String>) {
+/// The listener task: hears the change feed and the relay on a connection of its own, and
+/// ends when that connection is lost (the supervisor starts it again).
+async fn listen(
+    rt: Arc<Realtime>,
+    first: Arc<Mutex<Option<PgListener>>>,
+    pool: PgPool,
+    changes: mpsc::UnboundedSender<String>,
+    run: Run,
+) -> Ended {
+    let first = first.lock().unwrap_or_else(PoisonError::into_inner).take();
+    let mut listener = match first {
+        Some(l) => l,
+        None => listen_on(&pool).await.map_err(|e| format!("cannot listen: {e}"))?,
+    };
+    // What was committed while no one listened is lost to live delivery: now that the feed
+    // is back, channels that could have missed it rejoin and catch up.
+    rt.after_start(GatewayTask::Listener, run);
     loop {
-        // `try_recv`, not `recv`: `recv` would reconnect silently and hide the gap.
+        // `try_recv` without reconnecting: a silent reconnect would hide the gap.
         match listener.try_recv().await {
             Ok(Some(n)) if n.channel() == CHANGES_CHANNEL => {
                 let _ = changes.send(n.payload().to_owned());
             }
             Ok(Some(n)) => on_relay(&rt, n.payload()).await,
-            lost => {
-                let error = lost.err().map(|e| e.to_string()).unwrap_or_else(|| "connection closed".into());
-                tracing::warn!(%error, "realtime: listener connection lost; reconnecting");
-                listener = relisten(&rt.pool).await;
-                // What was committed while no one listened is lost to live delivery. Rather
-                // than let channels look healthy and miss it, every channel with bindings is
-                // errored now that the feed is back: clients rejoin, and catch up on rejoin.
-                let interrupted = rt.hub.interrupt_changes();
-                tracing::warn!(channels = interrupted, "realtime: change feed restored; channels told to rejoin");
-            }
+            Ok(None) => return Err("listener connection closed".to_owned()),
+            Err(e) => return Err(format!("listener connection lost: {e}")),
         }
     }
 }
 
-/// A new listener on both channels, retried until Postgres answers.
-async fn relisten(pool: &PgPool) -> PgListener {
-    loop {
-        let attempt = async {
-            let mut l = PgListener::connect_with(pool).await?;
-            l.listen_all([CHANGES_CHANNEL, relay::CHANNEL]).await?;
-            Ok::<_, sqlx::Error>(l)
-        };
-        match attempt.await {
-            Ok(l) => return l,
-            Err(e) => {
-                tracing::warn!(error = %e, "realtime: cannot listen yet");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-    }
+/// A listener on both channels, on a connection of `pool`.
+async fn listen_on(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
+    let mut l = PgListener::connect_with(pool).await?;
+    l.eager_reconnect(false);
+    l.listen_all([CHANGES_CHANNEL, relay::CHANNEL]).await?;
+    Ok(l)
 }
 
 async fn on_relay(rt: &Realtime, payload: &str) {
-    let Some(envelope) = changes::resolve(&rt.pool, payload).await.and_then(|v| serde_json::from_value::<Envelope>(v).ok())
+    let Some(envelope) = changes::resolve(&rt.pool, payload).await.ok().and_then(|v| serde_json::from_value::<Envelope>(v).ok())
     else {
         tracing::warn!("realtime: unreadable relay message");
         return;
@@ -311,12 +434,12 @@ async fn on_relay(rt: &Realtime, payload: &str) {
     if envelope.node == rt.node {
         return;
     }
-    let is_new = rt.peers.lock().expect("peers lock").insert(envelope.node, Instant::now()).is_none();
+    let is_new = rt.peers.lock().unwrap_or_else(PoisonError::into_inner).insert(envelope.node, Instant::now()).is_none();
     match envelope.message {
         RelayMessage::Hello | RelayMessage::Alive if is_new || matches!(envelope.message, RelayMessage::Hello) => {
             // A process we did not know: tell it who is present here.
             rt.relay.publish(RelayMessage::Alive);
-            let joins = rt.hub.presence.lock().expect("presence lock").local_joins();
+            let joins = rt.hub.presence.lock().unwrap_or_else(PoisonError::into_inner).local_joins();
             for (topic, diff) in joins {
                 rt.relay.publish(RelayMessage::Presence { topic, diff: diff.to_payload() });
             }
@@ -327,15 +450,16 @@ async fn on_relay(rt: &Realtime, payload: &str) {
         }
         RelayMessage::Presence { topic, diff } => {
             let parsed = Diff::from_payload(&diff);
-            rt.hub.presence.lock().expect("presence lock").apply_remote(envelope.node, &topic, &parsed);
+            rt.hub.presence.lock().unwrap_or_else(PoisonError::into_inner).apply_remote(envelope.node, &topic, &parsed);
             rt.hub.push_all(&topic.as_str().into(), "presence_diff", &diff);
         }
     }
 }
 
 /// Announces this process, forgets silent ones (their presence leaves), and trims the
-/// overflow table.
-async fn liveness(rt: Arc<Realtime>) {
+/// overflow table (on a connection of its own).
+async fn liveness(rt: Arc<Realtime>, pool: PgPool, run: Run) -> Ended {
+    rt.after_start(GatewayTask::Liveness, run);
     let mut tick = tokio::time::interval(ALIVE_EVERY);
     let mut rounds = 0u64;
     loop {
@@ -343,7 +467,7 @@ async fn liveness(rt: Arc<Realtime>) {
         rounds += 1;
         rt.relay.publish(RelayMessage::Alive);
         let gone: Vec<Uuid> = {
-            let mut peers = rt.peers.lock().expect("peers lock");
+            let mut peers = rt.peers.lock().unwrap_or_else(PoisonError::into_inner);
             let gone = peers.iter().filter(|(_, seen)| seen.elapsed() > PEER_TIMEOUT).map(|(n, _)| *n).collect::<Vec<_>>();
             for n in &gone {
                 peers.remove(n);
@@ -351,15 +475,18 @@ async fn liveness(rt: Arc<Realtime>) {
             gone
         };
         for node in gone {
-            let diffs = rt.hub.presence.lock().expect("presence lock").purge_node(node);
+            let diffs = rt.hub.presence.lock().unwrap_or_else(PoisonError::into_inner).purge_node(node);
             for (topic, diff) in diffs {
                 rt.hub.push_all(&topic.as_str().into(), "presence_diff", &diff.to_payload());
             }
         }
         if rounds.is_multiple_of(12) {
-            let _ = sqlx::query("delete from werkfunk_realtime.overflow where created_at < now() - interval '10 minutes'")
-                .execute(&rt.pool)
-                .await;
+            if let Err(e) = sqlx::query("delete from werkfunk_realtime.overflow where created_at < now() - interval '10 minutes'")
+                .execute(&pool)
+                .await
+            {
+                tracing::warn!(error = %e, "realtime: cannot trim the overflow table");
+            }
         }
     }
 }

@@ -54,10 +54,29 @@ pub struct PgRelay {
 }
 
 impl PgRelay {
-    /// The relay and its publisher task's future (the caller spawns it).
-    pub fn new(node: Uuid, pool: PgPool) -> (PgRelay, impl std::future::Future<Output = ()>) {
+    /// The relay and its [`Publisher`] (the caller runs it in a task).
+    pub fn new(node: Uuid) -> (PgRelay, Publisher) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (PgRelay { tx }, publish_loop(node, pool, rx))
+        (PgRelay { tx }, Publisher { node, queue: tokio::sync::Mutex::new(rx) })
+    }
+}
+
+/// Sends what [`PgRelay::publish`] queued. Its queue outlives a run of the publisher's
+/// task, so a restarted task carries on with what is queued.
+pub struct Publisher {
+    node: Uuid,
+    queue: tokio::sync::Mutex<mpsc::UnboundedReceiver<RelayMessage>>,
+}
+
+impl Publisher {
+    /// The queue, for one run at a time.
+    pub async fn queue(&self) -> tokio::sync::MutexGuard<'_, mpsc::UnboundedReceiver<RelayMessage>> {
+        self.queue.lock().await
+    }
+
+    /// Publishes from `queue` over `pool` until the relay is dropped.
+    pub async fn run(&self, queue: &mut mpsc::UnboundedReceiver<RelayMessage>, pool: &PgPool) {
+        publish_loop(self.node, pool, queue).await
     }
 }
 
@@ -67,7 +86,7 @@ impl Relay for PgRelay {
     }
 }
 
-async fn publish_loop(node: Uuid, pool: PgPool, mut rx: mpsc::UnboundedReceiver<RelayMessage>) {
+async fn publish_loop(node: Uuid, pool: &PgPool, rx: &mut mpsc::UnboundedReceiver<RelayMessage>) {
     let mut batch = Vec::new();
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -86,7 +105,7 @@ async fn publish_loop(node: Uuid, pool: PgPool, mut rx: mpsc::UnboundedReceiver<
             }
             match sqlx::query_scalar::<_, i64>("insert into werkfunk_realtime.overflow (payload) values ($1::jsonb) returning id")
                 .bind(&text)
-                .fetch_one(&pool)
+                .fetch_one(pool)
                 .await
             {
                 Ok(id) => payloads.push(serde_json::json!({"overflow": id}).to_string()),
@@ -94,7 +113,7 @@ async fn publish_loop(node: Uuid, pool: PgPool, mut rx: mpsc::UnboundedReceiver<
             }
         }
         if let Err(e) =
-            sqlx::query("select pg_notify($1, m) from unnest($2::text[]) as m").bind(CHANNEL).bind(&payloads).execute(&pool).await
+            sqlx::query("select pg_notify($1, m) from unnest($2::text[]) as m").bind(CHANNEL).bind(&payloads).execute(pool).await
         {
             tracing::warn!(error = %e, dropped = payloads.len(), "relay: publish failed");
         }

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -486,7 +486,7 @@ impl Connection {
         if has_bindings {
             self.send(system(&f.topic, f.join_ref.clone(), "postgres_changes", "ok", "Subscribed to PostgreSQL"));
         }
-        let state = self.rt.hub.presence.lock().expect("presence lock").state(&f.topic);
+        let state = self.rt.hub.presence.lock().unwrap_or_else(PoisonError::into_inner).state(&f.topic);
         self.send(Frame {
             join_ref: f.join_ref,
             reference: None,
@@ -500,7 +500,7 @@ impl Connection {
     fn leave(&mut self, topic: &Arc<str>) {
         if self.channels.remove(topic).is_some() {
             self.rt.hub.leave(topic, self.handle.id);
-            let diff = self.rt.hub.presence.lock().expect("presence lock").untrack(topic, self.handle.id);
+            let diff = self.rt.hub.presence.lock().unwrap_or_else(PoisonError::into_inner).untrack(topic, self.handle.id);
             self.rt.presence_changed(topic, &diff);
         }
     }
@@ -586,9 +586,9 @@ impl Connection {
                     self.send(reply(topic, f.join_ref, f.reference, "error", reason));
                     return self.close_channel(topic, join_ref, "system", "Track message size exceeded");
                 }
-                self.rt.hub.presence.lock().expect("presence lock").track(topic, &key, self.handle.id, payload)
+                self.rt.hub.presence.lock().unwrap_or_else(PoisonError::into_inner).track(topic, &key, self.handle.id, payload)
             }
-            Some("untrack") => self.rt.hub.presence.lock().expect("presence lock").untrack(topic, self.handle.id),
+            Some("untrack") => self.rt.hub.presence.lock().unwrap_or_else(PoisonError::into_inner).untrack(topic, self.handle.id),
             _ => {
                 let r = reply(topic, f.join_ref, f.reference, "error", json!({"reason": "unknown presence event"}));
                 return self.send(r);
@@ -600,7 +600,7 @@ impl Connection {
 
     fn leave_everything(&mut self) {
         self.rt.hub.leave_all(self.handle.id);
-        let diffs = self.rt.hub.presence.lock().expect("presence lock").untrack_socket(self.handle.id);
+        let diffs = self.rt.hub.presence.lock().unwrap_or_else(PoisonError::into_inner).untrack_socket(self.handle.id);
         for (topic, diff) in diffs {
             self.rt.presence_changed(&topic.as_str().into(), &diff);
         }
