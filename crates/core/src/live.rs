@@ -21,11 +21,12 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use uuid::Uuid;
+use werkfunk_protocol::realtime::ChangeBinding;
 
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::outbox::Outbox;
-use crate::realtime::{self, Binding, ChannelSpec, Connectivity, Incoming, Realtime, RealtimeConfig};
+use crate::realtime::{self, ChannelSpec, Connectivity, Incoming, Realtime, RealtimeConfig};
 use crate::supervisor::{self, TaskHandle};
 use crate::{presence, sync, Core};
 
@@ -52,10 +53,10 @@ impl Live {
         let spec = ChannelSpec {
             topic: user_topic.clone(),
             postgres_changes: vec![
-                Binding::table("*", "messages", None),
-                Binding::table("*", "conversation_members", None),
-                Binding::table("*", "conversations", None),
-                Binding::table("*", "notifications", Some(format!("user_id=eq.{me}"))),
+                ChangeBinding::table("*", "messages", None),
+                ChangeBinding::table("*", "conversation_members", None),
+                ChangeBinding::table("*", "conversations", None),
+                ChangeBinding::table("*", "notifications", Some(format!("user_id=eq.{me}"))),
             ],
             presence_key: None,
         };
