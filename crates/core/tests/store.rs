@@ -40,6 +40,7 @@ async fn a_cache_of_schema_1_is_migrated_and_its_messages_become_searchable() {
     }
     let store = Store::open(dir.path()).await.unwrap();
     assert_eq!(store.versions().await.unwrap(), (CACHE_VERSION, LOCAL_VERSION));
+    // Every index migration on the way (3: deleted messages blanked, 4: rank over all) kept it.
     for q in ["fliessenleger", "Fließen", "FLIESSENLEGER acht", "kommt"] {
         let hits = store.search(q, 10).await.unwrap();
         assert_eq!(hits.len(), 1, "{q}");
@@ -112,17 +113,23 @@ async fn search_finds_the_best_match_anywhere_in_the_cache_not_only_among_the_ne
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).await.unwrap();
     let conv = Uuid::now_v7();
-    // The best match was cached first (the oldest rowid); 499 weaker matches came after it, so
-    // it is far outside the newest 4× limit but inside the ranking window of 500 matches.
+    // The best match was cached first (the oldest rowid); 1,500 weaker matches came after it,
+    // far more than the 500 newest matches an earlier build ranked.
     let best = Uuid::now_v7();
     store.upsert_messages(&[message(best, conv, "Dachrinne Dachrinne Dachrinne", 0)]).await.unwrap();
-    let weaker: Vec<rows::Message> = (0..499)
+    let weaker: Vec<rows::Message> = (0..1_500)
         .map(|i| message(Uuid::now_v7(), conv, &format!("Nachricht {i} über viele andere Dinge und einmal Dachrinne"), 0))
         .collect();
     store.upsert_messages(&weaker).await.unwrap();
     let hits = store.search("dachrinne", 5).await.unwrap();
     assert_eq!(hits.len(), 5);
     assert_eq!(hits[0].id, best, "ranked first although it is the oldest");
+    // Among equal ranks, the newest first.
+    assert_eq!(hits[1].id, weaker[1_499].id);
+    // Edits and deletes keep the index exact (the index deletes by the text it indexed).
+    store.upsert_messages(&[message(best, conv, "Regenrinne", 10)]).await.unwrap();
+    assert_ne!(store.search("dachrinne", 5).await.unwrap()[0].id, best);
+    assert_eq!(store.search("regenrinne", 5).await.unwrap().iter().map(|m| m.id).collect::<Vec<_>>(), vec![best]);
 }
 
 #[tokio::test]

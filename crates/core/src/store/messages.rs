@@ -7,9 +7,6 @@ use werkfunk_protocol::rows;
 
 use super::{parse_ts, parse_uuid, ts, Store, StoreResult};
 
-/// How many of the newest matches a search ranks at most.
-pub const RANK_WINDOW: usize = 500;
-
 /// A message as the cache holds it (server-confirmed).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CachedMessage {
@@ -88,34 +85,27 @@ impl Store {
         .transpose()
     }
 
-    /// Full-text search over the cache (offline too): the `limit` best matches by BM25
-    /// rank, best first, among the newest [`RANK_WINDOW`] matches of the whole cache (all of
-    /// them when there are fewer) — so a common word in a million messages costs a bounded
-    /// ranking, and a rare one is ranked over everything. Deleted messages have no text and
-    /// never match.
+    /// Full-text search over the whole cache (offline too): the `limit` best matches by BM25
+    /// rank over every match, best first; among equal ranks the newest first. The index keeps
+    /// no size per message (migration 4), so ranking a match costs no extra read: BM25 weighs
+    /// how often and how rare the words are, not the length of a message. Deleted messages
+    /// have no text and never match.
     pub async fn search(&self, query: &str, limit: usize) -> StoreResult<Vec<CachedMessage>> {
         let Some(fts) = fts_query(query) else { return Ok(Vec::new()) };
         let raw = self
             .read(move |c| {
-                // The rowid of the RANK_WINDOW-th newest match (FTS5 walks its doclist backwards
-                // and stops there); none when there are fewer matches.
-                let floor: i64 = c
-                    .prepare_cached(
-                        "select rowid from messages_fts where messages_fts match ?1 order by rowid desc limit 1 offset ?2",
-                    )?
-                    .query_row(params![fts, (RANK_WINDOW - 1) as i64], |r| r.get(0))
-                    .optional()?
-                    .unwrap_or(0);
+                // `order by rank, rowid desc` lets SQLite keep the best `limit` while FTS5 walks
+                // the matches once (FTS5's own `order by rank` path sorts them all first).
                 let mut stmt = c.prepare_cached(&format!(
                     "select {MESSAGE_COLUMNS}
-                     from (select rowid, rank from messages_fts where messages_fts match ?1 and rowid >= ?3
-                           order by rank limit ?2) f
+                     from (select rowid, rank from messages_fts where messages_fts match ?1
+                           order by rank, rowid desc limit ?2) f
                      join messages m on m.rowid = f.rowid
                      left join profiles p on p.id = m.sender_id
                      where m.deleted_at is null
-                     order by f.rank, m.created_at desc"
+                     order by f.rank, m.rowid desc"
                 ))?;
-                let rows = stmt.query_map(params![fts, limit as i64, floor], raw_message)?;
+                let rows = stmt.query_map(params![fts, limit as i64], raw_message)?;
                 rows.collect::<rusqlite::Result<Vec<_>>>()
             })
             .await?;

@@ -69,6 +69,7 @@ const CACHE_MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "initial", sql: include_str!("migrations/cache/0001_initial.sql") },
     Migration { version: 2, name: "search", sql: include_str!("migrations/cache/0002_search.sql") },
     Migration { version: 3, name: "deleted_blank", sql: include_str!("migrations/cache/0003_deleted_blank.sql") },
+    Migration { version: 4, name: "search_rank_all", sql: include_str!("migrations/cache/0004_search_rank_all.sql") },
 ];
 
 /// The outbox file's migrations, oldest first.
@@ -78,7 +79,7 @@ const LOCAL_MIGRATIONS: &[Migration] = &[
 ];
 
 /// The cache schema this build writes.
-pub const CACHE_VERSION: u32 = 3;
+pub const CACHE_VERSION: u32 = 4;
 /// The outbox file's schema this build writes.
 pub const LOCAL_VERSION: u32 = 2;
 
