@@ -30,16 +30,16 @@ impl Drafts {
     }
 
     /// Stores `text` as the draft of `conversation`; empty (or blank) text removes it.
-    pub fn save(&self, conversation: Uuid, text: &str) -> Result<()> {
-        Ok(self.store.save_draft(conversation, text, Utc::now())?)
+    pub async fn save(&self, conversation: Uuid, text: &str) -> Result<()> {
+        Ok(self.store.save_draft(conversation, text, Utc::now()).await?)
     }
 
-    pub fn get(&self, conversation: Uuid) -> Result<Option<String>> {
-        Ok(self.store.draft(conversation)?)
+    pub async fn get(&self, conversation: Uuid) -> Result<Option<String>> {
+        Ok(self.store.draft(conversation).await?)
     }
 
-    pub fn clear(&self, conversation: Uuid) -> Result<()> {
-        self.save(conversation, "")
+    pub async fn clear(&self, conversation: Uuid) -> Result<()> {
+        self.save(conversation, "").await
     }
 }
 

@@ -94,9 +94,9 @@ impl Events {
         let _ = self.tx.send(event);
     }
 
-    /// Publishes the bell's count as the cache has it now (blocking: a store read).
-    pub(crate) fn notification_count(&self, store: &crate::store::Store) {
-        match store.unread_notifications() {
+    /// Publishes the bell's count as the cache has it now.
+    pub(crate) async fn notification_count(&self, store: &crate::store::Store) {
+        match store.unread_notifications().await {
             Ok(unread) => self.emit(Event::NotificationCount { unread }),
             Err(e) => tracing::warn!(error = %e, "cannot count unread notifications"),
         }

@@ -6,21 +6,20 @@
 //! - [`session`]: sign up / in / out, token refresh, the secret in the OS keyring or a
 //!   user-only file; [`lock`]: one process per profile;
 //! - [`store`]: the cache (`cache.sqlite3`) and the device-local outbox file
-//!   (`outbox.sqlite3`), migrations, full-text search — one writer and a pool of readers,
-//!   called off the async workers;
+//!   (`outbox.sqlite3`), migrations, full-text search, all of the engine's SQL — one writer
+//!   thread and a pool of reader threads, called through async methods;
 //! - [`outbox`]: sends, edits, deletes and read marks, delivered in order, exactly once;
 //! - [`sync`]: catch-up from cursors, older history on demand, live changes applied;
 //! - [`realtime`]: the websocket actor (Phoenix channels, vsn 2.0.0);
 //! - [`draft`], [`typing`], [`presence`], [`notify`]: small state and decisions, pure where
 //!   they can be;
 //! - [`view`]: what front ends show (serialisable); [`events`]: what they listen to;
-//!   [`supervisor`]: the background tasks and the blocking pool; [`backoff`]: every retry's
-//!   schedule.
+//!   [`supervisor`]: the background tasks; [`backoff`]: every retry's schedule.
 //!
 //! Front ends (the Tauri shell, `werkfunk-cli`) call the engine's methods — one per command of
 //! `docs/app-commands.md` — and listen to its events; they never touch SQLite or HTTP
-//! themselves. Every method that reads or writes the store is `async` and runs its SQLite
-//! work on the blocking pool, so a command never blocks the runtime.
+//! themselves. Every method that reads or writes the store is `async` and awaits the store's own
+//! threads, so a command never blocks the runtime.
 
 pub mod api;
 pub mod backoff;
@@ -96,7 +95,7 @@ struct Shared {
     grouper: notify::Grouper,
 }
 
-/// The parts of an engine, cheap to clone into a task or onto the blocking pool.
+/// The parts of an engine, cheap to clone into a task.
 #[derive(Clone)]
 struct Core {
     me: Uuid,
@@ -116,41 +115,36 @@ impl Core {
         self.shared.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs blocking `f` with a clone of the core on the blocking pool.
-    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Core) -> Result<T> + Send + 'static) -> Result<T> {
-        let core = self.clone();
-        supervisor::blocking(move || f(&core)).await
+    // --- reading and deciding (the store answers on its own threads) -------------------------
+
+    async fn settings(&self) -> Result<Settings> {
+        Ok(self.store.setting(SETTINGS_KEY).await?.and_then(|v| serde_json::from_str(&v).ok()).unwrap_or_default())
     }
 
-    // --- blocking parts (SQLite) --------------------------------------------------------------
-
-    fn settings(&self) -> Result<Settings> {
-        Ok(self.store.setting(SETTINGS_KEY)?.and_then(|v| serde_json::from_str(&v).ok()).unwrap_or_default())
+    async fn last_online(&self) -> DateTime<Utc> {
+        let stored = self.store.setting(LAST_ONLINE_KEY).await.ok().flatten();
+        stored.and_then(|v| store::parse_ts(&v).ok()).unwrap_or(self.started_at)
     }
 
-    fn last_online(&self) -> DateTime<Utc> {
-        self.store.setting(LAST_ONLINE_KEY).ok().flatten().and_then(|v| store::parse_ts(&v).ok()).unwrap_or(self.started_at)
+    async fn set_last_online(&self, at: DateTime<Utc>) -> Result<()> {
+        Ok(self.store.set_setting(LAST_ONLINE_KEY, &store::ts(at)).await?)
     }
 
-    fn set_last_online(&self, at: DateTime<Utc>) -> Result<()> {
-        Ok(self.store.set_setting(LAST_ONLINE_KEY, &store::ts(at))?)
+    async fn my_name(&self) -> String {
+        self.store.profile(self.me).await.ok().flatten().map(|p| p.full_name).unwrap_or_default()
     }
 
-    fn my_name(&self) -> String {
-        self.store.profile(self.me).ok().flatten().map(|p| p.full_name).unwrap_or_default()
-    }
-
-    fn rows(&self) -> Result<Vec<ConversationRow>> {
-        let language = self.settings()?.language;
-        let data = self.store.conversation_rows(self.me)?;
+    async fn rows(&self) -> Result<Vec<ConversationRow>> {
+        let language = self.settings().await?.language;
+        let data = self.store.conversation_rows(self.me).await?;
         Ok(data.into_iter().map(|d| conversation_row(d, language)).collect())
     }
 
-    fn timeline(&self, conversation: Uuid, before: Option<(DateTime<Utc>, Uuid)>, limit: usize) -> Result<Vec<Message>> {
+    async fn timeline(&self, conversation: Uuid, before: Option<(DateTime<Utc>, Uuid)>, limit: usize) -> Result<Vec<Message>> {
         let me = self.me;
-        let cached = self.store.messages_before(conversation, before, limit)?;
-        let entries = self.outbox.entries_for(conversation)?;
-        let members = self.store.members(conversation)?;
+        let cached = self.store.messages_before(conversation, before, limit).await?;
+        let entries = self.outbox.entries_for(conversation).await?;
+        let members = self.store.members(conversation).await?;
         let read_by_all = members.iter().filter(|m| m.user_id != me).map(|m| m.last_read_at).min();
         let mut views: Vec<Message> = cached
             .into_iter()
@@ -163,7 +157,7 @@ impl Core {
             })
             .collect();
         let index: HashMap<Uuid, usize> = views.iter().enumerate().map(|(i, v)| (v.id, i)).collect();
-        let my_name = if entries.is_empty() { String::new() } else { self.my_name() };
+        let my_name = if entries.is_empty() { String::new() } else { self.my_name().await };
         for e in &entries {
             let Some(message) = e.message_id else { continue };
             let state = self.outbox.state_of(e);
@@ -215,23 +209,19 @@ impl Core {
     /// Marks a conversation read (outbox) and clears its notification group: read up to now,
     /// or up to the newest message seen if that is later by this machine's clock (a clock
     /// behind would otherwise leave the last minutes unread; the server clamps a time ahead).
-    fn mark_read(&self, conversation: Uuid) -> Result<Uuid> {
+    async fn mark_read(&self, conversation: Uuid) -> Result<Uuid> {
         self.shared().grouper.clear(conversation);
-        let newest: Option<String> = self.store.read(|c| {
-            c.query_row("select max(created_at) from messages where conversation_id = ?1", [conversation.to_string()], |r| {
-                r.get(0)
-            })
-        })?;
-        let newest = newest.and_then(|t| DateTime::parse_from_rfc3339(&t).ok()).map(|t| t.with_timezone(&Utc));
-        self.outbox.mark_read(conversation, newest.map_or_else(Utc::now, |n| n.max(Utc::now())))
+        let newest = self.store.newest_created_at(conversation).await?;
+        self.outbox.mark_read(conversation, newest.map_or_else(Utc::now, |n| n.max(Utc::now()))).await
     }
 
-    fn notify_context(&self) -> notify::Context {
-        let settings = self.settings().unwrap_or_default();
+    async fn notify_context(&self) -> notify::Context {
+        let settings = self.settings().await.unwrap_or_default();
+        let muted = self.store.muted().await.unwrap_or_default();
         notify::Context {
             me: self.me,
             window: self.shared().window,
-            muted: self.store.muted().unwrap_or_default(),
+            muted,
             dnd_until: settings.dnd_until,
             disabled: !settings.notifications,
             now: Utc::now(),
@@ -239,8 +229,8 @@ impl Core {
     }
 
     /// A message that arrived live: unread count, read-in-front, notification.
-    fn on_live_message(&self, m: &rows::Message) -> Result<()> {
-        let ctx = self.notify_context();
+    async fn on_live_message(&self, m: &rows::Message) -> Result<()> {
+        let ctx = self.notify_context().await;
         let incoming = notify::Incoming {
             message_id: m.id,
             conversation_id: m.conversation_id,
@@ -256,11 +246,11 @@ impl Core {
         match decision {
             notify::Decision::Own | notify::Decision::Deleted => return Ok(()),
             notify::Decision::ReadInFront => {
-                self.mark_read(m.conversation_id)?;
+                self.mark_read(m.conversation_id).await?;
                 return Ok(());
             }
             _ => {
-                self.store.add_unread(m.conversation_id, 1)?;
+                self.store.add_unread(m.conversation_id, 1).await?;
                 self.events.emit(Event::ConversationChanged { conversation_id: m.conversation_id });
             }
         }
@@ -268,8 +258,8 @@ impl Core {
             return Ok(());
         }
         let Some(group) = self.shared().grouper.add(&incoming) else { return Ok(()) };
-        let settings = self.settings()?;
-        let name = self.store.profile_name(m.sender_id)?.unwrap_or_else(|| notify::someone(settings.language).to_owned());
+        let settings = self.settings().await?;
+        let name = self.store.profile_name(m.sender_id).await?.unwrap_or_else(|| notify::someone(settings.language).to_owned());
         let text = notify::text(&group, settings.language, &name, &m.content);
         self.events.emit(Event::Notification {
             conversation_id: m.conversation_id,
@@ -284,12 +274,12 @@ impl Core {
     }
 
     /// A catch-up's new messages: one summary notification per conversation.
-    fn on_catch_up(&self, arrivals: &[rows::Message]) -> Result<()> {
+    async fn on_catch_up(&self, arrivals: &[rows::Message]) -> Result<()> {
         if arrivals.is_empty() {
             return Ok(());
         }
-        let ctx = self.notify_context();
-        let settings = self.settings()?;
+        let ctx = self.notify_context().await;
+        let settings = self.settings().await?;
         let mut by_conversation: Vec<(Uuid, Vec<&rows::Message>)> = Vec::new();
         for m in arrivals {
             match by_conversation.iter_mut().find(|(c, _)| *c == m.conversation_id) {
@@ -297,7 +287,7 @@ impl Core {
                 None => by_conversation.push((m.conversation_id, vec![m])),
             }
         }
-        let rows = self.rows()?;
+        let rows = self.rows().await?;
         for (conversation, mut list) in by_conversation {
             list.sort_by_key(|m| (m.created_at, m.id));
             let Some(last) = list.last() else { continue };
@@ -309,7 +299,7 @@ impl Core {
             };
             match notify::decide(&incoming, &ctx) {
                 notify::Decision::ReadInFront => {
-                    self.mark_read(conversation)?;
+                    self.mark_read(conversation).await?;
                     continue;
                 }
                 notify::Decision::Notify => {}
@@ -318,7 +308,7 @@ impl Core {
             let ids: Vec<(Uuid, Uuid)> = list.iter().map(|m| (m.id, m.sender_id)).collect();
             let Some(group) = self.shared().grouper.add_many(conversation, &ids) else { continue };
             let sender =
-                self.store.profile_name(last.sender_id)?.unwrap_or_else(|| notify::someone(settings.language).to_owned());
+                self.store.profile_name(last.sender_id).await?.unwrap_or_else(|| notify::someone(settings.language).to_owned());
             let title = rows.iter().find(|r| r.id == conversation).map(|r| r.title.clone()).unwrap_or_else(|| sender.clone());
             let body = if group.count <= 1 {
                 notify::text(&group, settings.language, &sender, &last.content).body
@@ -368,7 +358,7 @@ impl Core {
             .map_err(Error::offline_if_unreachable)?;
         let profile = list.into_iter().next().ok_or_else(|| Error::NotFound("your profile".into()))?;
         let p = profile.clone();
-        self.store.call(move |s| s.upsert_profiles(std::slice::from_ref(&p))).await?;
+        self.store.upsert_profiles(std::slice::from_ref(&p)).await?;
         Ok(profile)
     }
 
@@ -390,7 +380,7 @@ impl Core {
             })
             .await
             .map_err(Error::offline_if_unreachable)?;
-        self.store.call(move |s| s.replace_members(&[conversation], &members)).await?;
+        self.store.replace_members(&[conversation], &members).await?;
         self.catchup.profiles().await?;
         self.events.emit(Event::MembersChanged { conversation_id: conversation });
         self.events.emit(Event::ConversationChanged { conversation_id: conversation });
@@ -475,7 +465,7 @@ impl Engine {
     async fn assemble(profile: &Path, session: Session, lock: ProfileLock) -> Result<Engine> {
         let session = Arc::new(session);
         let dir = session.account_dir();
-        let store = Arc::new(supervisor::blocking(move || Ok(Store::open(&dir)?)).await?);
+        let store = Arc::new(Store::open(&dir).await?);
         let events = Events::new();
         let outbox = Outbox::new(store.clone(), session.clone(), events.clone());
         let catchup = Catchup::new(store.clone(), session.clone(), events.clone());
@@ -543,10 +533,10 @@ impl Engine {
         Ok(())
     }
 
-    /// Runs blocking `f` on the blocking pool, once signed in.
-    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Core) -> Result<T> + Send + 'static) -> Result<T> {
+    /// The engine's parts, once signed in.
+    fn core(&self) -> Result<&Core> {
         self.check_signed_in()?;
-        self.core.blocking(f).await
+        Ok(&self.core)
     }
 
     /// For commands that need the server now: [`Error::Offline`] at once while the live
@@ -618,7 +608,7 @@ impl Engine {
     /// Messages, edits and deletes not yet on the server (queued or failed), all
     /// conversations: what signing out with `wipe` would lose.
     pub async fn unsent_count(&self) -> Result<u32> {
-        self.blocking(|c| Ok(c.store.unsent_count()?)).await
+        Ok(self.core()?.store.unsent_count().await?)
     }
 
     // --- people and conversations -------------------------------------------------------------
@@ -628,7 +618,7 @@ impl Engine {
         self.require_online()?;
         let list: Vec<rows::Profile> = self.core.rpc("search_profiles", json!({"p_query": query})).await?;
         let cached = list.clone();
-        self.core.store.call(move |s| s.upsert_profiles(&cached)).await?;
+        self.core.store.upsert_profiles(&cached).await?;
         let me = self.user_id();
         Ok(list.into_iter().filter(|p| p.id != me).map(|p| Profile::from_row(p, None)).collect())
     }
@@ -654,26 +644,26 @@ impl Engine {
 
     /// The conversation list from the cache, most recent activity first.
     pub async fn conversations(&self) -> Result<Vec<ConversationRow>> {
-        self.blocking(|c| c.rows()).await
+        self.core()?.rows().await
     }
 
     /// The members of a conversation with their read positions and presence.
     pub async fn members(&self, conversation: Uuid) -> Result<Vec<Member>> {
         let online = self.online();
-        self.blocking(move |c| {
-            Ok(c.store
-                .members_named(conversation)?
-                .into_iter()
-                .map(|(m, full_name)| Member {
-                    online: online.contains(&m.user_id),
-                    role: MemberRole::parse(&m.role).unwrap_or(MemberRole::Member),
-                    user_id: m.user_id,
-                    full_name,
-                    last_read_at: m.last_read_at,
-                })
-                .collect())
-        })
-        .await
+        Ok(self
+            .core()?
+            .store
+            .members_named(conversation)
+            .await?
+            .into_iter()
+            .map(|(m, full_name)| Member {
+                online: online.contains(&m.user_id),
+                role: MemberRole::parse(&m.role).unwrap_or(MemberRole::Member),
+                user_id: m.user_id,
+                full_name,
+                last_read_at: m.last_read_at,
+            })
+            .collect())
     }
 
     /// Adds people to a conversation (owner or admin; `rpc/add_conversation_members`).
@@ -709,12 +699,10 @@ impl Engine {
 
     /// Mutes or unmutes a conversation on this device (no notifications while muted).
     pub async fn set_muted(&self, conversation: Uuid, muted: bool) -> Result<()> {
-        self.blocking(move |c| {
-            c.store.set_muted(conversation, muted)?;
-            c.events.emit(Event::ConversationChanged { conversation_id: conversation });
-            Ok(())
-        })
-        .await
+        let c = self.core()?;
+        c.store.set_muted(conversation, muted).await?;
+        c.events.emit(Event::ConversationChanged { conversation_id: conversation });
+        Ok(())
     }
 
     // --- messages -----------------------------------------------------------------------------
@@ -722,56 +710,50 @@ impl Engine {
     /// Queues a message (persisted before this returns); delivery is the outbox's job.
     pub async fn send(&self, conversation: Uuid, text: &str) -> Result<Uuid> {
         self.core.shared().typing_throttle.reset();
-        let text = text.to_owned();
-        self.blocking(move |c| c.outbox.send(conversation, &text)).await
+        self.core()?.outbox.send(conversation, text).await
     }
 
     /// Edits one of the user's messages (through the outbox: works offline).
     pub async fn edit_message(&self, message: Uuid, text: &str) -> Result<()> {
-        let text = text.to_owned();
-        self.blocking(move |c| c.outbox.edit(message, &text).map(|_| ())).await
+        self.core()?.outbox.edit(message, text).await.map(|_| ())
     }
 
     /// Deletes one of the user's messages (a soft delete; through the outbox). A message not
     /// yet sent is simply not sent.
     pub async fn delete_message(&self, message: Uuid) -> Result<()> {
-        self.blocking(move |c| c.outbox.delete(message).map(|_| ())).await
+        self.core()?.outbox.delete(message).await.map(|_| ())
     }
 
     /// Puts a message's failed send (or edit, or delete) back in the queue.
     pub async fn retry_message(&self, message: Uuid) -> Result<()> {
-        self.blocking(move |c| {
-            let failed: Vec<Entry> =
-                c.outbox.entries_for_message(message)?.into_iter().filter(|e| e.state == EntryState::Failed).collect();
-            if failed.is_empty() {
-                return Err(Error::NotFound(format!("a failed change of message {message}")));
-            }
-            for e in failed {
-                c.outbox.retry(e.id)?;
-            }
-            Ok(())
-        })
-        .await
+        let c = self.core()?;
+        let failed: Vec<Entry> =
+            c.outbox.entries_for_message(message).await?.into_iter().filter(|e| e.state == EntryState::Failed).collect();
+        if failed.is_empty() {
+            return Err(Error::NotFound(format!("a failed change of message {message}")));
+        }
+        for e in failed {
+            c.outbox.retry(e.id).await?;
+        }
+        Ok(())
     }
 
     /// Drops a message's unsent changes: a send that failed (or waits) is dropped with its
     /// edits; failed edits or deletes of a sent message are dropped.
     pub async fn discard_message(&self, message: Uuid) -> Result<()> {
-        self.blocking(move |c| {
-            let entries = c.outbox.entries_for_message(message)?;
-            if let Some(send) = entries.iter().find(|e| e.op == outbox::Op::Send) {
-                return c.outbox.discard(send.id);
-            }
-            let failed: Vec<&Entry> = entries.iter().filter(|e| e.state == EntryState::Failed).collect();
-            if failed.is_empty() {
-                return Err(Error::NotFound(format!("an unsent change of message {message}")));
-            }
-            for e in failed {
-                c.outbox.discard(e.id)?;
-            }
-            Ok(())
-        })
-        .await
+        let c = self.core()?;
+        let entries = c.outbox.entries_for_message(message).await?;
+        if let Some(send) = entries.iter().find(|e| e.op == outbox::Op::Send) {
+            return c.outbox.discard(send.id).await;
+        }
+        let failed: Vec<&Entry> = entries.iter().filter(|e| e.state == EntryState::Failed).collect();
+        if failed.is_empty() {
+            return Err(Error::NotFound(format!("an unsent change of message {message}")));
+        }
+        for e in failed {
+            c.outbox.discard(e.id).await?;
+        }
+        Ok(())
     }
 
     /// One bounded delivery pass over a conversation's outbox.
@@ -782,7 +764,7 @@ impl Engine {
 
     /// One bounded pass over every conversation with queued entries.
     pub async fn deliver_all(&self, deadline: Instant) -> Result<Vec<(Uuid, DrainOutcome)>> {
-        let conversations = self.blocking(|c| c.outbox.conversations()).await?;
+        let conversations = self.core()?.outbox.conversations().await?;
         let mut out = Vec::new();
         for conversation in conversations {
             let outcome = self.core.outbox.drain_once(conversation, deadline).await?;
@@ -805,43 +787,37 @@ impl Engine {
 
     /// The outbox's entries, in delivery order (the CLI's `outbox`).
     pub async fn outbox_entries(&self) -> Result<Vec<Entry>> {
-        self.blocking(|c| c.outbox.entries()).await
+        self.core()?.outbox.entries().await
     }
 
     /// Puts a failed outbox entry back in the queue (by entry id).
     pub async fn retry_entry(&self, entry: Uuid) -> Result<Option<Entry>> {
-        self.blocking(move |c| {
-            c.outbox.retry(entry)?;
-            c.outbox.entry(entry)
-        })
-        .await
+        let c = self.core()?;
+        c.outbox.retry(entry).await?;
+        c.outbox.entry(entry).await
     }
 
     /// Drops an outbox entry (by entry id); returns it as it was.
     pub async fn discard_entry(&self, entry: Uuid) -> Result<Entry> {
-        self.blocking(move |c| {
-            let e = c.outbox.entry(entry)?.ok_or_else(|| Error::NotFound(format!("outbox entry {entry}")))?;
-            c.outbox.discard(entry)?;
-            Ok(e)
-        })
-        .await
+        let c = self.core()?;
+        let e = c.outbox.entry(entry).await?.ok_or_else(|| Error::NotFound(format!("outbox entry {entry}")))?;
+        c.outbox.discard(entry).await?;
+        Ok(e)
     }
 
     /// The send state of a message, if we know it.
     pub async fn message_state(&self, message: Uuid) -> Result<Option<(SendState, Option<String>)>> {
-        self.blocking(move |c| {
-            if let Some(e) = c.outbox.send_entry(message)? {
-                return Ok(Some((c.outbox.state_of(&e), e.error.map(|f| f.to_string()))));
-            }
-            Ok(c.store.message(message)?.map(|_| (SendState::Sent, None)))
-        })
-        .await
+        let c = self.core()?;
+        if let Some(e) = c.outbox.send_entry(message).await? {
+            return Ok(Some((c.outbox.state_of(&e), e.error.map(|f| f.to_string()))));
+        }
+        Ok(c.store.message(message).await?.map(|_| (SendState::Sent, None)))
     }
 
     /// The newest `limit` messages from the cache, oldest first, with unsent ones from the
     /// outbox after them. Never touches the network.
     pub async fn timeline(&self, conversation: Uuid, limit: usize) -> Result<Vec<Message>> {
-        self.blocking(move |c| c.timeline(conversation, None, limit)).await
+        self.core()?.timeline(conversation, None, limit).await
     }
 
     /// Older history before (`before_created_at`, `before_id`), oldest first: from the cache
@@ -855,16 +831,17 @@ impl Engine {
         limit: usize,
     ) -> Result<Vec<Message>> {
         let before = Some((before_created_at, before_id));
-        let cached = self.blocking(move |c| c.timeline(conversation, before, limit)).await?;
+        let c = self.core()?;
+        let cached = c.timeline(conversation, before, limit).await?;
         if cached.len() >= limit {
             return Ok(cached);
         }
-        let cursor = self.blocking(move |c| Ok(c.store.cursor(conversation)?.unwrap_or_default())).await?;
+        let cursor = c.store.cursor(conversation).await?.unwrap_or_default();
         if cursor.complete {
             return Ok(cached);
         }
         match self.core.catchup.older(conversation, limit.max(50)).await {
-            Ok(_) => self.blocking(move |c| c.timeline(conversation, before, limit)).await,
+            Ok(_) => c.timeline(conversation, before, limit).await,
             Err(Error::Api(e)) if e.is_transient() => Ok(cached),
             Err(e) => Err(e),
         }
@@ -872,82 +849,73 @@ impl Engine {
 
     /// Full-text search over the whole cache (offline too): the best matches first.
     pub async fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>> {
-        let query = query.to_owned();
-        self.blocking(move |c| {
-            let hits = c.store.search(&query, limit)?;
-            if hits.is_empty() {
-                return Ok(Vec::new());
-            }
-            let titles: HashMap<Uuid, String> = c.rows()?.into_iter().map(|r| (r.id, r.title)).collect();
-            Ok(hits
-                .into_iter()
-                .map(|m| {
-                    let conversation_title = titles.get(&m.conversation_id).cloned().unwrap_or_default();
-                    SearchHit { message: cached_message(m, SendState::Sent), conversation_title }
-                })
-                .collect())
-        })
-        .await
+        let c = self.core()?;
+        let hits = c.store.search(query, limit).await?;
+        if hits.is_empty() {
+            return Ok(Vec::new());
+        }
+        let titles: HashMap<Uuid, String> = c.rows().await?.into_iter().map(|r| (r.id, r.title)).collect();
+        Ok(hits
+            .into_iter()
+            .map(|m| {
+                let conversation_title = titles.get(&m.conversation_id).cloned().unwrap_or_default();
+                SearchHit { message: cached_message(m, SendState::Sent), conversation_title }
+            })
+            .collect())
     }
 
     /// Marks a conversation read now (through the outbox: works offline); its notifications
     /// are read too, and its notification group is cleared.
     pub async fn mark_read(&self, conversation: Uuid) -> Result<()> {
-        self.blocking(move |c| c.mark_read(conversation).map(|_| ())).await
+        self.core()?.mark_read(conversation).await.map(|_| ())
     }
 
     // --- drafts -------------------------------------------------------------------------------
 
     pub async fn draft(&self, conversation: Uuid) -> Result<Option<String>> {
-        let drafts = self.drafts.clone();
-        self.blocking(move |_| drafts.get(conversation)).await
+        self.check_signed_in()?;
+        self.drafts.get(conversation).await
     }
 
     /// Keeps the composer's text; `""` clears it.
     pub async fn save_draft(&self, conversation: Uuid, text: &str) -> Result<()> {
-        let (drafts, text) = (self.drafts.clone(), text.to_owned());
-        self.blocking(move |_| drafts.save(conversation, &text)).await
+        self.check_signed_in()?;
+        self.drafts.save(conversation, text).await
     }
 
     // --- notification center ------------------------------------------------------------------
 
     /// The notification center, newest first (the newest [`NOTIFICATION_LIST`]).
     pub async fn notifications(&self) -> Result<Vec<Notification>> {
-        self.blocking(|c| {
-            Ok(c.store
-                .notifications(NOTIFICATION_LIST)?
-                .into_iter()
-                .map(|n| Notification {
-                    id: n.id,
-                    conversation_id: n
-                        .link
-                        .as_deref()
-                        .and_then(|l| l.strip_prefix("/conversations/"))
-                        .and_then(|s| s.parse().ok()),
-                    title: n.title,
-                    body: n.body.unwrap_or_default(),
-                    read: n.read,
-                    created_at: n.created_at,
-                })
-                .collect())
-        })
-        .await
+        Ok(self
+            .core()?
+            .store
+            .notifications(NOTIFICATION_LIST)
+            .await?
+            .into_iter()
+            .map(|n| Notification {
+                id: n.id,
+                conversation_id: n.link.as_deref().and_then(|l| l.strip_prefix("/conversations/")).and_then(|s| s.parse().ok()),
+                title: n.title,
+                body: n.body.unwrap_or_default(),
+                read: n.read,
+                created_at: n.created_at,
+            })
+            .collect())
     }
 
     /// Marks one notification read (through the outbox: works offline).
     pub async fn mark_notification_read(&self, id: Uuid) -> Result<()> {
-        self.blocking(move |c| {
-            if !c.store.has_notification(id)? {
-                return Err(Error::NotFound(format!("notification {id}")));
-            }
-            c.outbox.mark_notifications_read(Some(id), Utc::now()).map(|_| ())
-        })
-        .await
+        let c = self.core()?;
+        if !c.store.has_notification(id).await? {
+            return Err(Error::NotFound(format!("notification {id}")));
+        }
+        c.outbox.mark_notifications_read(Some(id), Utc::now()).await.map(|_| ())
     }
 
     /// Marks every notification read (through the outbox: works offline).
     pub async fn mark_all_notifications_read(&self) -> Result<()> {
-        self.blocking(|c| c.outbox.mark_notifications_read(None, Utc::now()).map(|_| ())).await
+        self.core()?.outbox.mark_notifications_read(None, Utc::now()).await.map(|_| ())
     }
 
     // --- own profile, password ----------------------------------------------------------------
@@ -957,7 +925,7 @@ impl Engine {
         self.check_signed_in()?;
         let me = self.user_id();
         let email = Some(self.core.session.account().email.clone());
-        let cached = self.core.store.call(move |s| s.profile(me)).await?;
+        let cached = self.core.store.profile(me).await?;
         let row = match cached {
             Some(p) => p,
             None => self.core.refresh_own_profile().await?,
@@ -994,7 +962,7 @@ impl Engine {
         let row: rows::Profile = serde_json::from_value(answer.get(0).cloned().unwrap_or(Value::Null))
             .map_err(|_| Error::NotFound("your profile".into()))?;
         let cached = row.clone();
-        self.core.store.call(move |s| s.upsert_profiles(std::slice::from_ref(&cached))).await?;
+        self.core.store.upsert_profiles(std::slice::from_ref(&cached)).await?;
         self.core.events.emit(Event::ProfileChanged { user_id: me });
         self.core.events.emit(Event::ConversationsChanged {});
         Ok(Profile::from_row(row, Some(self.core.session.account().email.clone())))
@@ -1026,23 +994,21 @@ impl Engine {
     // --- settings -----------------------------------------------------------------------------
 
     pub async fn settings(&self) -> Result<Settings> {
-        self.blocking(|c| c.settings()).await
+        self.core()?.settings().await
     }
 
     /// Stores the device settings (a `dnd_until` already past is stored as off) and
     /// announces them; returns them as stored.
     pub async fn update_settings(&self, settings: Settings) -> Result<Settings> {
-        self.blocking(move |c| {
-            let mut settings = settings;
-            if settings.dnd_until.is_some_and(|t| t <= Utc::now()) {
-                settings.dnd_until = None;
-            }
-            let text = serde_json::to_string(&settings).map_err(|e| Error::invalid(e.to_string()))?;
-            c.store.set_setting(SETTINGS_KEY, &text)?;
-            c.events.emit(Event::SettingsChanged { settings: settings.clone() });
-            Ok(settings)
-        })
-        .await
+        let c = self.core()?;
+        let mut settings = settings;
+        if settings.dnd_until.is_some_and(|t| t <= Utc::now()) {
+            settings.dnd_until = None;
+        }
+        let text = serde_json::to_string(&settings).map_err(|e| Error::invalid(e.to_string()))?;
+        c.store.set_setting(SETTINGS_KEY, &text).await?;
+        c.events.emit(Event::SettingsChanged { settings: settings.clone() });
+        Ok(settings)
     }
 
     // --- live mode ----------------------------------------------------------------------------
@@ -1141,14 +1107,13 @@ impl Engine {
     /// The names of who types in `conversation` now.
     pub async fn typing_now(&self, conversation: Uuid) -> Result<Vec<String>> {
         let users = self.core.shared().typing.get_mut(&conversation).map(|i| i.active(Instant::now())).unwrap_or_default();
-        self.blocking(move |c| {
-            let language = c.settings()?.language;
-            users
-                .into_iter()
-                .map(|u| Ok(c.store.profile_name(u)?.unwrap_or_else(|| notify::someone(language).to_owned())))
-                .collect()
-        })
-        .await
+        let c = self.core()?;
+        let language = c.settings().await?.language;
+        let mut names = Vec::with_capacity(users.len());
+        for u in users {
+            names.push(c.store.profile_name(u).await?.unwrap_or_else(|| notify::someone(language).to_owned()));
+        }
+        Ok(names)
     }
 
     /// Who is online now among the partners of direct conversations and the members of the

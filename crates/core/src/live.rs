@@ -21,11 +21,12 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use uuid::Uuid;
+use werkfunk_protocol::realtime::ChangeBinding;
 
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::outbox::Outbox;
-use crate::realtime::{self, Binding, ChannelSpec, Connectivity, Incoming, Realtime, RealtimeConfig};
+use crate::realtime::{self, ChannelSpec, Connectivity, Incoming, Realtime, RealtimeConfig};
 use crate::supervisor::{self, TaskHandle};
 use crate::{presence, sync, Core};
 
@@ -52,10 +53,10 @@ impl Live {
         let spec = ChannelSpec {
             topic: user_topic.clone(),
             postgres_changes: vec![
-                Binding::table("*", "messages", None),
-                Binding::table("*", "conversation_members", None),
-                Binding::table("*", "conversations", None),
-                Binding::table("*", "notifications", Some(format!("user_id=eq.{me}"))),
+                ChangeBinding::table("*", "messages", None),
+                ChangeBinding::table("*", "conversation_members", None),
+                ChangeBinding::table("*", "conversations", None),
+                ChangeBinding::table("*", "notifications", Some(format!("user_id=eq.{me}"))),
             ],
             presence_key: None,
         };
@@ -165,7 +166,7 @@ impl Processor {
         let caught_up = self.catchup_task.as_ref().is_some_and(|t| t.is_finished());
         if online && caught_up {
             let at = Utc::now();
-            if let Err(e) = self.core.blocking(move |c| c.set_last_online(at)).await {
+            if let Err(e) = self.core.set_last_online(at).await {
                 tracing::debug!(error = %e, "cannot note the time online");
             }
         }
@@ -175,7 +176,7 @@ impl Processor {
     async fn sync_presence_topics(&mut self) {
         let me = self.core.me;
         let open = self.core.shared().window.open;
-        let partners = self.core.blocking(move |c| Ok(c.store.direct_partners(me)?)).await.unwrap_or_default();
+        let partners = self.core.store.direct_partners(me).await.unwrap_or_default();
         let mut wanted: HashSet<Uuid> = HashSet::new();
         for (conversation, _) in partners {
             if wanted.len() >= PRESENCE_CHANNELS {
@@ -220,22 +221,17 @@ impl Processor {
     fn start_catch_up(&mut self) {
         let core = self.core.clone();
         self.catchup_task = Some(supervisor::spawn("live:catch-up", true, async move {
-            let since = match core.blocking(|c| Ok(c.last_online())).await {
-                Ok(t) => t,
-                Err(_) => return,
-            };
+            let since = core.last_online().await;
             let mut failures = 0u32;
             loop {
                 let started = Utc::now();
                 match core.catchup.run_since(Some(since)).await {
                     Ok(report) => {
                         core.presence_dirty.notify_one();
-                        let result = core
-                            .blocking(move |c| {
-                                c.set_last_online(started)?;
-                                c.on_catch_up(&report.arrivals)
-                            })
-                            .await;
+                        let result = match core.set_last_online(started).await {
+                            Ok(()) => core.on_catch_up(&report.arrivals).await,
+                            Err(e) => Err(e),
+                        };
                         if let Err(e) = result {
                             tracing::warn!(error = %e, "catch-up notifications failed");
                         }
@@ -291,16 +287,11 @@ impl Processor {
                             change,
                             sync::Change::Conversation(_) | sync::Change::Member(_) | sync::Change::MemberGone { .. }
                         );
-                        let result = self
-                            .core
-                            .blocking(move |c| {
-                                let message = c.catchup.apply_change(change)?;
-                                if let (Some(m), true) = (&message, is_insert) {
-                                    c.on_live_message(m)?;
-                                }
-                                Ok(())
-                            })
-                            .await;
+                        let result = match self.core.catchup.apply_change(change).await {
+                            Ok(Some(m)) if is_insert => self.core.on_live_message(&m).await,
+                            Ok(_) => Ok(()),
+                            Err(e) => Err(e),
+                        };
                         if let Err(e) = result {
                             tracing::warn!(error = %e, "could not apply a live change");
                         }

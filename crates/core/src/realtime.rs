@@ -39,7 +39,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use werkfunk_protocol::realtime::{Frame, Vsn};
+use werkfunk_protocol::realtime::{binary, ChangeBinding, Frame, Vsn};
 
 use crate::supervisor::{self, TaskHandle};
 
@@ -78,27 +78,11 @@ pub enum Connectivity {
     Offline { since: DateTime<Utc> },
 }
 
-/// One `postgres_changes` binding of a channel.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Binding {
-    pub event: String,
-    pub schema: String,
-    pub table: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub filter: Option<String>,
-}
-
-impl Binding {
-    pub fn table(event: &str, table: &str, filter: Option<String>) -> Binding {
-        Binding { event: event.into(), schema: "public".into(), table: table.into(), filter }
-    }
-}
-
 /// A channel to join: its topic (without `realtime:`) and configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChannelSpec {
     pub topic: String,
-    pub postgres_changes: Vec<Binding>,
+    pub postgres_changes: Vec<ChangeBinding>,
     /// Presence key (our user id) when this channel carries presence.
     pub presence_key: Option<String>,
 }
@@ -496,9 +480,17 @@ impl Actor {
                     Some(Command::Broadcast { topic, event, payload }) => {
                         if let Some(join_ref) = self.channels.get(&topic).and_then(|c| c.join_ref()).map(str::to_owned) {
                             let r = self.make_ref();
-                            let frame = encode_broadcast_push(&join_ref, &r, &full_topic(&topic), &event, &payload);
                             tracing::trace!(%topic, %event, "realtime broadcast out");
-                            if socket.send(WsMessage::binary(frame)).await.is_err() { return Lost::Closed; }
+                            let full = full_topic(&topic);
+                            let sent = match binary::encode_push(&join_ref, &r, &full, &event, &payload.to_string()) {
+                                Ok(bytes) => socket.send(WsMessage::binary(bytes)).await.is_ok(),
+                                // A field too long for the binary layout goes as a text frame.
+                                Err(_) => {
+                                    let inner = json!({"type": "broadcast", "event": event, "payload": payload});
+                                    self.send(&mut socket, frame(Some(&join_ref), Some(&r), &full, "broadcast", inner)).await
+                                }
+                            };
+                            if !sent { return Lost::Closed; }
                         }
                     }
                     Some(Command::Track { topic, payload }) => {
@@ -618,15 +610,15 @@ impl Actor {
 
     fn on_binary(&mut self, bytes: &[u8]) {
         tracing::trace!(len = bytes.len(), kind = bytes.first(), "realtime binary frame in");
-        match decode_broadcast(bytes) {
-            Some((topic, event, payload)) => {
-                if let Some(short) = topic.strip_prefix("realtime:") {
+        match binary::decode_broadcast(bytes) {
+            Ok(b) => {
+                if let Some(short) = b.topic.strip_prefix("realtime:") {
                     if self.channels.contains_key(short) {
-                        self.emit(Incoming::Broadcast { topic: short.to_owned(), event, payload });
+                        self.emit(Incoming::Broadcast { topic: short.to_owned(), event: b.event, payload: b.payload });
                     }
                 }
             }
-            None => tracing::debug!("realtime: ignoring a binary frame that is not a broadcast (kind 4)"),
+            Err(e) => tracing::debug!(error = %e, "realtime: ignoring a binary frame"),
         }
     }
 }
@@ -642,36 +634,6 @@ fn frame(join_ref: Option<&str>, r: Option<&str>, topic: &str, event: &str, payl
     }
 }
 
-/// Kind 3 (USER_BROADCAST_PUSH), JSON payload:
-/// `03 | joinRefLen | refLen | topicLen | eventLen | metaLen | enc | joinRef | ref | topic | event | meta | payload`.
-pub fn encode_broadcast_push(join_ref: &str, r: &str, topic: &str, event: &str, payload: &Value) -> Vec<u8> {
-    let body = payload.to_string();
-    let clip = |s: &str| s.as_bytes()[..s.len().min(255)].to_vec();
-    let (jr, rr, tp, ev) = (clip(join_ref), clip(r), clip(topic), clip(event));
-    let mut out = vec![3u8, jr.len() as u8, rr.len() as u8, tp.len() as u8, ev.len() as u8, 0, 1];
-    for part in [&jr, &rr, &tp, &ev] {
-        out.extend_from_slice(part);
-    }
-    out.extend_from_slice(body.as_bytes());
-    out
-}
-
-/// Kind 4 (USER_BROADCAST): `04 | topicLen | eventLen | metaLen | enc | topic | event | meta | payload`.
-pub fn decode_broadcast(bytes: &[u8]) -> Option<(String, String, Value)> {
-    if bytes.len() < 5 || bytes[0] != 4 {
-        return None;
-    }
-    let (tl, el, ml, enc) = (bytes[1] as usize, bytes[2] as usize, bytes[3] as usize, bytes[4]);
-    let topic_end = 5 + tl;
-    let event_end = topic_end + el;
-    let meta_end = event_end + ml;
-    let topic = String::from_utf8(bytes.get(5..topic_end)?.to_vec()).ok()?;
-    let event = String::from_utf8(bytes.get(topic_end..event_end)?.to_vec()).ok()?;
-    let rest = bytes.get(meta_end..)?;
-    let payload = if enc == 1 { serde_json::from_slice(rest).ok()? } else { Value::Null };
-    Some((topic, event, payload))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -685,17 +647,5 @@ mod tests {
         assert_eq!(c.backoff(2, 0.5), Duration::from_secs(5));
         assert_eq!(c.backoff(9, 0.5), Duration::from_secs(10));
         assert!(c.backoff(3, 0.0) >= Duration::from_secs(8));
-    }
-
-    #[test]
-    fn binary_broadcast_frames() {
-        let push = encode_broadcast_push("10", "1", "realtime:chat-room", "user-event", &json!({"content": "Hello"}));
-        assert_eq!(&push[..7], &[3, 2, 1, 18, 10, 0, 1]);
-        assert!(push.ends_with(br#"{"content":"Hello"}"#));
-        let mut kind4 = vec![4, 5, 6, 0, 1];
-        kind4.extend_from_slice(b"realttyping{\"u\":1}");
-        let (t, e, p) = decode_broadcast(&kind4).unwrap();
-        assert_eq!((t.as_str(), e.as_str(), p), ("realt", "typing", json!({"u": 1})));
-        assert!(decode_broadcast(&[3, 0, 0, 0, 0]).is_none());
     }
 }

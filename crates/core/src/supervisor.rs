@@ -3,8 +3,9 @@
 //! Every long-lived task of the engine (outbox workers, the realtime connection, the live
 //! sync) is spawned here with a name. A task that panics or ends unexpectedly is logged with
 //! its name; its [`TaskHandle`] aborts it when dropped, so dropping the engine stops its
-//! tasks. Nothing else in the crate calls `tokio::spawn`. Blocking work (every SQLite call)
-//! goes through [`blocking`], on tokio's blocking pool, never on an async worker.
+//! tasks. Nothing else in the crate calls `tokio::spawn`. SQLite runs on the store's own
+//! threads ([`crate::store`]); other blocking work (removing a folder) goes through
+//! [`blocking`], on tokio's blocking pool, never on an async worker.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -68,7 +69,7 @@ where
     TaskHandle { name, handle }
 }
 
-/// Runs blocking `f` (SQLite) on the blocking pool and waits for it. A panic in `f` is
+/// Runs blocking `f` (file system work) on the blocking pool and waits for it. A panic in `f` is
 /// resumed here; a runtime shutting down answers [`crate::Error::Stopped`].
 pub async fn blocking<T, F>(f: F) -> crate::Result<T>
 where

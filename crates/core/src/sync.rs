@@ -32,7 +32,6 @@ use crate::error::{Error, Result};
 use crate::events::{Event, Events};
 use crate::session::Session;
 use crate::store::{ts, Cursor, Store};
-use crate::supervisor;
 
 /// How far before the cursor a catch-up asks again.
 pub const OVERLAP: ChronoDuration = ChronoDuration::seconds(30);
@@ -139,12 +138,8 @@ impl Catchup {
         let ids: Vec<Uuid> = list.iter().map(|c| c.id).collect();
         let members: Vec<rows::ConversationMember> = self.get("/conversation_members", vec![("select", "*".into())]).await?;
         let replace = ids.clone();
-        self.store
-            .call(move |s| {
-                s.replace_conversations(&list, Utc::now())?;
-                s.replace_members(&replace, &members)
-            })
-            .await?;
+        self.store.replace_conversations(&list, Utc::now()).await?;
+        self.store.replace_members(&replace, &members).await?;
         self.profiles().await?;
         for id in &ids {
             self.events.emit(Event::ConversationChanged { conversation_id: *id });
@@ -156,13 +151,13 @@ impl Catchup {
 
     /// Fetches the profiles of members the cache has no name for.
     pub async fn profiles(&self) -> Result<()> {
-        let missing = self.store.call(|s| s.members_without_profile()).await?;
+        let missing = self.store.members_without_profile().await?;
         for chunk in missing.chunks(50) {
             let list = chunk.iter().map(Uuid::to_string).collect::<Vec<_>>().join(",");
             let profiles: Vec<rows::Profile> = self
                 .get("/profiles", vec![("select", "id,full_name,avatar_url,role".into()), ("id", format!("in.({list})"))])
                 .await?;
-            self.store.call(move |s| s.upsert_profiles(&profiles)).await?;
+            self.store.upsert_profiles(&profiles).await?;
         }
         Ok(())
     }
@@ -177,7 +172,7 @@ impl Catchup {
                 async move { api.rpc("get_unread_counts", &t, &json!({})).await }
             })
             .await?;
-        self.store.call(move |s| s.set_unread_counts(&counts)).await?;
+        self.store.set_unread_counts(&counts).await?;
         Ok(())
     }
 
@@ -185,14 +180,9 @@ impl Catchup {
         let list: Vec<rows::Notification> = self
             .get("/notifications", vec![("select", "*".into()), ("order", "created_at.desc".into()), ("limit", "100".into())])
             .await?;
-        let store = self.store.clone();
-        let events = self.events.clone();
-        supervisor::blocking(move || {
-            store.upsert_notifications(&list)?;
-            events.notification_count(&store);
-            Ok(())
-        })
-        .await
+        self.store.upsert_notifications(&list).await?;
+        self.events.notification_count(&self.store).await;
+        Ok(())
     }
 
     /// One conversation's messages from its cursor; returns (rows received, rows changed).
@@ -209,13 +199,7 @@ impl Catchup {
         page: Vec<rows::Message>,
         arrivals: Option<(Uuid, DateTime<Utc>)>,
     ) -> Result<(Vec<Uuid>, Vec<rows::Message>, Vec<rows::Message>)> {
-        let (changed, page) = self
-            .store
-            .call(move |s| {
-                let changed = s.upsert_messages(&page)?;
-                Ok((changed, page))
-            })
-            .await?;
+        let changed = self.store.upsert_messages(&page).await?;
         self.announce(conversation, &changed);
         let fresh = match arrivals {
             Some((me, since)) => crate::notify::catch_up_arrivals(me, since, page.iter().filter(|m| changed.contains(&m.id)))
@@ -233,7 +217,7 @@ impl Catchup {
         arrivals: Option<(Uuid, DateTime<Utc>)>,
     ) -> Result<(usize, usize, Vec<rows::Message>)> {
         let mut collected = Vec::new();
-        let mut cursor = self.store.call(move |s| s.cursor(conversation)).await?.unwrap_or_default();
+        let mut cursor = self.store.cursor(conversation).await?.unwrap_or_default();
         let conv = format!("eq.{conversation}");
         let Some(seen) = cursor.seen_updated_at else {
             // First sight: the newest page only.
@@ -255,7 +239,7 @@ impl Catchup {
                 complete: page.len() < FIRST_PAGE,
             };
             let c = cursor.clone();
-            self.store.call(move |s| s.set_cursor(conversation, &c)).await?;
+            self.store.set_cursor(conversation, &c).await?;
             return Ok((page.len(), changed.len(), fresh));
         };
         let since = ts(seen - OVERLAP);
@@ -292,7 +276,7 @@ impl Catchup {
             after = page.last().map(|m| (m.updated_at, m.id));
         }
         cursor.seen_updated_at = Some(newest);
-        self.store.call(move |s| s.set_cursor(conversation, &cursor)).await?;
+        self.store.set_cursor(conversation, &cursor).await?;
         Ok((received, changed_total, collected))
     }
 
@@ -308,11 +292,11 @@ impl Catchup {
     /// Fetches up to `limit` messages older than the cached history's floor; returns how many
     /// came (0 once the beginning is reached).
     pub async fn older(&self, conversation: Uuid, limit: usize) -> Result<usize> {
-        let mut cursor = match self.store.call(move |s| s.cursor(conversation)).await? {
+        let mut cursor = match self.store.cursor(conversation).await? {
             Some(c) => c,
             None => {
                 self.messages(conversation).await?;
-                self.store.call(move |s| s.cursor(conversation)).await?.unwrap_or_default()
+                self.store.cursor(conversation).await?.unwrap_or_default()
             }
         };
         if cursor.complete {
@@ -334,16 +318,15 @@ impl Catchup {
             cursor.floor = Some((last.created_at, last.id));
         }
         cursor.complete = page.len() < limit;
-        self.store.call(move |s| s.set_cursor(conversation, &cursor)).await?;
+        self.store.set_cursor(conversation, &cursor).await?;
         Ok(page.len())
     }
 
     /// Applies one live change; returns the message it concerns, if it changed the cache.
-    /// Blocking (SQLite): async callers run it through [`supervisor::blocking`].
-    pub fn apply_change(&self, change: Change) -> Result<Option<rows::Message>> {
+    pub async fn apply_change(&self, change: Change) -> Result<Option<rows::Message>> {
         match change {
             Change::Message(m) => {
-                let changed = self.store.upsert_messages(std::slice::from_ref(&m))?;
+                let changed = self.store.upsert_messages(std::slice::from_ref(&m)).await?;
                 if changed.is_empty() {
                     return Ok(None);
                 }
@@ -351,26 +334,26 @@ impl Catchup {
                 Ok(Some(m))
             }
             Change::Member(m) => {
-                self.store.upsert_member(&m)?;
+                self.store.upsert_member(&m).await?;
                 self.events.emit(Event::ConversationChanged { conversation_id: m.conversation_id });
                 self.events.emit(Event::MembersChanged { conversation_id: m.conversation_id });
                 Ok(None)
             }
             Change::MemberGone { conversation_id, user_id } => {
-                self.store.remove_member(conversation_id, user_id)?;
+                self.store.remove_member(conversation_id, user_id).await?;
                 self.events.emit(Event::ConversationChanged { conversation_id });
                 self.events.emit(Event::MembersChanged { conversation_id });
                 Ok(None)
             }
             Change::Conversation(c) => {
-                self.store.upsert_conversation(&c)?;
+                self.store.upsert_conversation(&c).await?;
                 self.events.emit(Event::ConversationChanged { conversation_id: c.id });
                 self.events.emit(Event::ConversationsChanged {});
                 Ok(None)
             }
             Change::Notification(n) => {
-                self.store.upsert_notifications(std::slice::from_ref(&n))?;
-                self.events.notification_count(&self.store);
+                self.store.upsert_notifications(std::slice::from_ref(&n)).await?;
+                self.events.notification_count(&self.store).await;
                 Ok(None)
             }
         }

@@ -10,8 +10,9 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
-use werkfunk_core::realtime::{Binding, ChannelSpec, Incoming, Realtime, RealtimeConfig};
+use werkfunk_core::realtime::{ChannelSpec, Incoming, Realtime, RealtimeConfig};
 use werkfunk_core::Connectivity;
+use werkfunk_protocol::realtime::ChangeBinding;
 
 /// What the peer saw: (connection number, frame).
 type Seen = mpsc::UnboundedReceiver<(usize, Value)>;
@@ -60,7 +61,11 @@ async fn peer(system_delay: Duration) -> (String, Seen) {
 }
 
 fn spec() -> ChannelSpec {
-    ChannelSpec { topic: "user:1".into(), postgres_changes: vec![Binding::table("*", "messages", None)], presence_key: None }
+    ChannelSpec {
+        topic: "user:1".into(),
+        postgres_changes: vec![ChangeBinding::table("*", "messages", None)],
+        presence_key: None,
+    }
 }
 
 #[tokio::test]

@@ -241,7 +241,7 @@ pub fn jwt_verify(data: &[u8]) {
 
 /// The engine's side: binary broadcasts, and text frames as its realtime actor reads them.
 pub fn engine_realtime(data: &[u8]) {
-    let _ = werkfunk_core::realtime::decode_broadcast(data);
+    let _ = werkfunk_protocol::realtime::binary::decode_broadcast(data);
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };

@@ -4,10 +4,17 @@
 //! - `vsn=2.0.0`: text frames holding a JSON array `[join_ref, ref, topic, event, payload]`,
 //!   plus binary frames for broadcast: kind 3 (client → server) and kind 4 (server → client).
 //!
-//! The layouts are those of realtime-js's serializer (see `shared/reference/supabase-wire.md`).
+//! The layouts are those of realtime-js's serializer (see `shared/reference/supabase-wire.md`);
+//! the binary ones are in [`binary`], the `postgres_changes` binding of a join in [`binding`].
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub mod binary;
+pub mod binding;
+
+pub use binary::BinaryError;
+pub use binding::ChangeBinding;
 
 /// The serializer a socket speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,25 +52,20 @@ pub struct Frame {
     pub payload: Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
+    #[error("frame is not JSON")]
     NotJson,
     /// A 2.0.0 text frame that is not a five-element array, or a 1.0.0 frame that is not an object.
+    #[error("{0}")]
     Shape(&'static str),
     /// A binary frame that is not kind 3, or whose length bytes lie.
-    Binary(&'static str),
+    #[error(transparent)]
+    Binary(#[from] BinaryError),
+    /// A binary frame on a 1.0.0 socket.
+    #[error("binary frames need vsn 2.0.0")]
+    BinaryOnV1,
 }
-
-impl std::fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DecodeError::NotJson => f.write_str("frame is not JSON"),
-            DecodeError::Shape(s) | DecodeError::Binary(s) => f.write_str(s),
-        }
-    }
-}
-
-impl std::error::Error for DecodeError {}
 
 fn opt_string(v: &Value) -> Result<Option<String>, DecodeError> {
     match v {
@@ -118,88 +120,21 @@ impl Frame {
     }
 
     /// Decodes a binary kind-3 frame (a client's broadcast push) into the equivalent
-    /// `broadcast` frame with payload `{type, event, payload}`.
+    /// `broadcast` frame with payload `{type, event, payload}` (and `meta` when present).
     pub fn decode_binary(bytes: &[u8]) -> Result<Frame, DecodeError> {
-        let (&kind, rest) = bytes.split_first().ok_or(DecodeError::Binary("empty binary frame"))?;
-        if kind != 3 {
-            return Err(DecodeError::Binary("only binary kind 3 (user broadcast push) is accepted"));
-        }
-        if rest.len() < 6 {
-            return Err(DecodeError::Binary("binary frame header is truncated"));
-        }
-        let lens = [rest[0], rest[1], rest[2], rest[3], rest[4]].map(usize::from);
-        let encoding = rest[5];
-        let mut body = &rest[6..];
-        let mut take = |n: usize| -> Result<&[u8], DecodeError> {
-            if body.len() < n {
-                return Err(DecodeError::Binary("binary frame is shorter than its length bytes say"));
-            }
-            let (head, tail) = body.split_at(n);
-            body = tail;
-            Ok(head)
-        };
-        let text = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| DecodeError::Binary("binary frame field is not UTF-8"));
-        let join_ref = text(take(lens[0])?)?;
-        let reference = text(take(lens[1])?)?;
-        let topic = text(take(lens[2])?)?;
-        let user_event = text(take(lens[3])?)?;
-        let meta = take(lens[4])?;
-        let meta: Value = if meta.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(meta).map_err(|_| DecodeError::Binary("binary frame metadata is not JSON"))?
-        };
-        let payload = match encoding {
-            1 => serde_json::from_slice(body).map_err(|_| DecodeError::Binary("binary frame payload is not JSON"))?,
-            0 => Value::String(body.iter().map(|b| format!("{b:02x}")).collect()),
-            _ => return Err(DecodeError::Binary("unknown payload encoding")),
-        };
-        let mut inner = serde_json::json!({"type": "broadcast", "event": user_event, "payload": payload});
-        if !meta.is_null() {
+        let push = binary::decode_push(bytes)?;
+        let mut inner = serde_json::json!({"type": "broadcast", "event": push.event, "payload": push.payload});
+        if let Some(meta) = push.meta {
             inner["meta"] = meta;
         }
         Ok(Frame {
-            join_ref: Some(join_ref).filter(|s| !s.is_empty()),
-            reference: Some(reference).filter(|s| !s.is_empty()),
-            topic,
+            join_ref: push.join_ref,
+            reference: push.reference,
+            topic: push.topic,
             event: "broadcast".into(),
             payload: inner,
         })
     }
-
-    /// Encodes a user broadcast as a binary kind-4 frame, or `None` when a field is too
-    /// long for the one-byte lengths (the caller then sends text).
-    pub fn encode_broadcast_binary(topic: &str, user_event: &str, meta: &Value, payload_json: &str) -> Option<Vec<u8>> {
-        let meta = if meta.is_null() { String::new() } else { meta.to_string() };
-        let (t, e, m) = (topic.as_bytes(), user_event.as_bytes(), meta.as_bytes());
-        if t.len() > 255 || e.len() > 255 || m.len() > 255 {
-            return None;
-        }
-        let body = payload_json;
-        let mut out = Vec::with_capacity(5 + t.len() + e.len() + m.len() + body.len());
-        out.extend_from_slice(&[4, t.len() as u8, e.len() as u8, m.len() as u8, 1]);
-        out.extend_from_slice(t);
-        out.extend_from_slice(e);
-        out.extend_from_slice(m);
-        out.extend_from_slice(body.as_bytes());
-        Some(out)
-    }
-}
-
-/// A client's `postgres_changes` binding in `phx_join`'s config.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChangeBinding {
-    pub event: String,
-    #[serde(default = "public")]
-    pub schema: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub table: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub filter: Option<String>,
-}
-
-fn public() -> String {
-    "public".into()
 }
 
 #[cfg(test)]
@@ -219,20 +154,16 @@ mod tests {
     }
 
     #[test]
-    fn binary_kind3_and_lies() {
-        let mut b = vec![3, 2, 1, 18, 10, 0, 1];
-        b.extend_from_slice(b"101realtime:chat-roomuser-event");
-        b.extend_from_slice(br#"{"content":"Hello"}"#);
-        let f = Frame::decode_binary(&b).unwrap();
-        assert_eq!(f.topic, "realtime:chat-room");
+    fn a_binary_push_becomes_a_broadcast_frame() {
+        let bytes = binary::encode_push("10", "1", "realtime:chat-room", "user-event", r#"{"content":"Hello"}"#).unwrap();
+        let f = Frame::decode_binary(&bytes).unwrap();
+        assert_eq!(
+            (f.join_ref.as_deref(), f.reference.as_deref(), f.topic.as_str()),
+            (Some("10"), Some("1"), "realtime:chat-room")
+        );
         assert_eq!(f.payload, json!({"type":"broadcast","event":"user-event","payload":{"content":"Hello"}}));
-        let mut lying = b.clone();
-        lying[3] = 200;
-        assert!(matches!(Frame::decode_binary(&lying), Err(DecodeError::Binary(_))));
-        assert!(Frame::decode_binary(&[4, 0, 0]).is_err());
-        assert!(Frame::decode_binary(&[3, 1]).is_err());
-        let out = Frame::encode_broadcast_binary("realtime:x", "typing", &json!({"id":"1"}), r#"{"u":1}"#).unwrap();
-        assert_eq!(out[0], 4);
-        assert_eq!(out[1] as usize, "realtime:x".len());
+        let kind4 = binary::encode_broadcast("realtime:x", "e", None, "{}").unwrap();
+        assert_eq!(Frame::decode_binary(&kind4), Err(DecodeError::Binary(BinaryError::WrongKind { expected: 3, found: 4 })));
+        assert_eq!(Frame::decode_binary(&[3, 1]), Err(DecodeError::Binary(BinaryError::Truncated)));
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use werkfunk_protocol::realtime::{Frame, Vsn};
+use werkfunk_protocol::realtime::{binary, Frame, Vsn};
 
 pub struct TestSocket {
     pub vsn: Vsn,
@@ -81,13 +81,8 @@ impl TestSocket {
             return Some(match msg {
                 Message::Text(t) => Received::Frame(Frame::decode_text(self.vsn, t.as_str()).expect("server frames decode")),
                 Message::Binary(b) => {
-                    assert_eq!(b[0], 4, "the server sends only binary kind 4");
-                    let (tl, el, ml) = (b[1] as usize, b[2] as usize, b[3] as usize);
-                    let body = &b[5..];
-                    let topic = String::from_utf8(body[..tl].to_vec()).expect("topic");
-                    let event = String::from_utf8(body[tl..tl + el].to_vec()).expect("event");
-                    let payload = serde_json::from_slice(&body[tl + el + ml..]).expect("payload");
-                    Received::Binary { topic, event, payload }
+                    let b = binary::decode_broadcast(&b).expect("the server sends only well-formed binary kind 4");
+                    Received::Binary { topic: b.topic, event: b.event, payload: b.payload }
                 }
                 Message::Close(_) => Received::Closed,
                 _ => continue,

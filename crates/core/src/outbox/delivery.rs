@@ -1,20 +1,32 @@
 //! Delivering the outbox: one attempt at a conversation's head entry, the request per
 //! operation, and settling an answer without a row by reading the message by id.
+//!
+//! On a pass over many entries, the confirmation of one entry is written in the same writer
+//! transaction that records the attempt at the next ([`Store::begin_attempt`]): one SQLite
+//! transaction per delivered entry, every attempt recorded before its request leaves.
+//!
+//! [`Store::begin_attempt`]: crate::store::Store::begin_attempt
 
 use chrono::Utc;
 use reqwest::Method;
-use rusqlite::params;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 use uuid::Uuid;
 use werkfunk_protocol::rows;
 
-use super::{Attempt, DrainOutcome, Entry, EntryState, Failure, InFlight, Op, Outbox, SendState, ENTRY_COLUMNS};
+use super::{Attempt, DrainOutcome, Entry, Failure, InFlight, Op, Outbox, SendState};
 use crate::api::ApiError;
 use crate::error::{Error, Result};
 use crate::events::Event;
-use crate::store::{self, ts};
-use crate::supervisor;
+use crate::store::outbox::{Confirmation, Head};
+use crate::store::ts;
+
+/// A delivery the server confirmed, waiting to be written with the next attempt.
+#[derive(Debug)]
+pub(super) struct Confirmed {
+    confirmation: Confirmation,
+    message_id: Option<Uuid>,
+}
 
 pub(super) enum Delivery {
     Confirmed(Option<Box<rows::Message>>, Option<Box<rows::ConversationMember>>),
@@ -25,66 +37,47 @@ pub(super) enum Delivery {
 impl Outbox {
     // --- delivering ---------------------------------------------------------------------------
 
-    /// Tries the head entry of `conversation` once.
+    /// Tries the head entry of `conversation` once; its confirmation is written before this
+    /// returns.
     pub async fn attempt(&self, conversation: Uuid) -> Result<Attempt> {
-        let me = self.me.upgrade().ok_or(Error::Stopped)?;
-        let head = supervisor::blocking({
-            let me = me.clone();
-            move || {
-                Ok(me
-                    .query(
-                        &format!("select {ENTRY_COLUMNS} from local.outbox where conversation_id = ?1 order by seq limit 1"),
-                        params![conversation.to_string()],
-                    )?
-                    .pop())
-            }
-        })
-        .await?;
-        let Some(entry) = head else { return Ok(Attempt::Empty) };
-        if entry.state == EntryState::Failed {
-            return Ok(Attempt::Blocked { entry: entry.id });
+        let mut pending = None;
+        let attempt = self.step(conversation, &mut pending).await;
+        self.settle_pending(conversation, pending).await?;
+        attempt
+    }
+
+    /// One attempt at the head of `conversation`. `pending` carries a confirmation not yet
+    /// written: it is written in the transaction that begins this attempt, and a delivery
+    /// confirmed now is left in it for the next step (or [`Outbox::settle_pending`]).
+    pub(super) async fn step(&self, conversation: Uuid, pending: &mut Option<Confirmed>) -> Result<Attempt> {
+        let previous = pending.take();
+        let (changed, head) =
+            match self.store.begin_attempt(conversation, previous.as_ref().map(|p| p.confirmation.clone())).await {
+                Ok(begun) => begun,
+                Err(e) => {
+                    // Not written: it stays pending for the next try.
+                    *pending = previous;
+                    return Err(e.into());
+                }
+            };
+        if let Some(p) = previous {
+            self.confirmed(conversation, &p, changed);
         }
+        let entry = match head {
+            Head::Empty => return Ok(Attempt::Empty),
+            Head::Failed(entry) => return Ok(Attempt::Blocked { entry: entry.id }),
+            Head::Begun(entry) => entry,
+        };
         if !self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(entry.id) {
             // Another task of this process is on it.
             return Ok(Attempt::Transient { entry: entry.id, error: "already being sent".into() });
         }
         let _guard = InFlight(&self.in_flight, entry.id);
-        // Recorded before the request leaves: a process killed while it is out must not treat
-        // the entry as never tried (see `Outbox::never_tried`).
-        {
-            let (store, id) = (self.store.clone(), entry.id.to_string());
-            supervisor::blocking(move || {
-                Ok(store.write(|tx| tx.execute("update local.outbox set attempts = attempts + 1 where id = ?1", [id]))?)
-            })
-            .await?;
-        }
         self.emit(entry.id, conversation, entry.message_id, SendState::Sending, None);
-        let delivery = self.deliver(&entry).await;
-        match delivery {
+        match self.deliver(&entry).await {
             Ok(Delivery::Confirmed(message, member)) => {
-                let removed_id = entry.id.to_string();
-                let store = self.store.clone();
-                let changed = supervisor::blocking(move || {
-                    Ok(store.write(|tx| {
-                        let changed = match &message {
-                            Some(m) => store::upsert_messages_tx(tx, std::slice::from_ref(&**m))?,
-                            None => Vec::new(),
-                        };
-                        if let Some(m) = &member {
-                            tx.execute(
-                            "update members set last_read_at = max(last_read_at, ?3) where conversation_id = ?1 and user_id = ?2",
-                            params![m.conversation_id.to_string(), m.user_id.to_string(), ts(m.last_read_at)],
-                        )?;
-                        }
-                        tx.execute("delete from local.outbox where id = ?1", [&removed_id])?;
-                        Ok(changed)
-                    })?)
-                })
-                .await?;
-                self.emit(entry.id, conversation, entry.message_id, SendState::Sent, None);
-                for id in changed {
-                    self.events.emit(Event::MessageUpserted { conversation_id: conversation, message_id: id });
-                }
+                let confirmation = Confirmation { entry: entry.id, message: message.map(|m| *m), member: member.map(|m| *m) };
+                *pending = Some(Confirmed { confirmation, message_id: entry.message_id });
                 Ok(Attempt::Done { entry: entry.id })
             }
             Ok(Delivery::Transient(error)) => {
@@ -92,17 +85,7 @@ impl Outbox {
                 Ok(Attempt::Transient { entry: entry.id, error })
             }
             Ok(Delivery::Refused(failure)) => {
-                let (store, id, f) = (self.store.clone(), entry.id.to_string(), failure.clone());
-                supervisor::blocking(move || {
-                    Ok(store.write(|tx| {
-                        tx.execute(
-                            "update local.outbox set state = 'failed', error_code = ?2, error_message = ?3
-                             where id = ?1",
-                            params![id, f.code, f.message],
-                        )
-                    })?)
-                })
-                .await?;
+                self.store.fail_entry(entry.id, &failure).await?;
                 tracing::warn!(entry = %entry.id, code = %failure.code, "outbox entry refused for good");
                 self.emit(entry.id, conversation, entry.message_id, SendState::Failed, Some(failure.to_string()));
                 Ok(Attempt::Failed { entry: entry.id, failure })
@@ -112,6 +95,23 @@ impl Outbox {
                 self.emit(entry.id, conversation, entry.message_id, SendState::Queued, Some(e.to_string()));
                 Err(e)
             }
+        }
+    }
+
+    /// Writes a confirmation left by the last step of a pass.
+    pub(super) async fn settle_pending(&self, conversation: Uuid, pending: Option<Confirmed>) -> Result<()> {
+        if let Some(p) = pending {
+            let changed = self.store.confirm(p.confirmation.clone()).await?;
+            self.confirmed(conversation, &p, changed);
+        }
+        Ok(())
+    }
+
+    /// Announces a confirmation once it is written.
+    fn confirmed(&self, conversation: Uuid, p: &Confirmed, changed: Vec<Uuid>) {
+        self.emit(p.confirmation.entry, conversation, p.message_id, SendState::Sent, None);
+        for id in changed {
+            self.events.emit(Event::MessageUpserted { conversation_id: conversation, message_id: id });
         }
     }
 
@@ -329,19 +329,22 @@ impl Outbox {
     /// One bounded pass over `conversation`: delivers in order until the queue is empty, an
     /// entry has failed, the server is unreachable, or `deadline` passes.
     pub async fn drain_once(&self, conversation: Uuid, deadline: Instant) -> Result<DrainOutcome> {
-        loop {
+        let mut pending = None;
+        let outcome = loop {
             if Instant::now() >= deadline {
-                return Ok(DrainOutcome::TimedOut);
+                break Ok(DrainOutcome::TimedOut);
             }
-            match tokio::time::timeout_at(deadline, self.attempt(conversation)).await {
-                Err(_) => return Ok(DrainOutcome::TimedOut),
-                Ok(Err(e)) => return Err(e),
+            match tokio::time::timeout_at(deadline, self.step(conversation, &mut pending)).await {
+                Err(_) => break Ok(DrainOutcome::TimedOut),
+                Ok(Err(e)) => break Err(e),
                 Ok(Ok(Attempt::Done { .. })) => continue,
-                Ok(Ok(Attempt::Empty)) => return Ok(DrainOutcome::Empty),
-                Ok(Ok(Attempt::Blocked { .. } | Attempt::Failed { .. })) => return Ok(DrainOutcome::Blocked),
-                Ok(Ok(Attempt::Transient { error, .. })) => return Ok(DrainOutcome::Unreachable(error)),
+                Ok(Ok(Attempt::Empty)) => break Ok(DrainOutcome::Empty),
+                Ok(Ok(Attempt::Blocked { .. } | Attempt::Failed { .. })) => break Ok(DrainOutcome::Blocked),
+                Ok(Ok(Attempt::Transient { error, .. })) => break Ok(DrainOutcome::Unreachable(error)),
             }
-        }
+        };
+        self.settle_pending(conversation, pending).await?;
+        outcome
     }
 }
 

@@ -63,7 +63,6 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
@@ -72,8 +71,10 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::events::{Event, Events};
 use crate::session::Session;
-use crate::store::{self, parse_ts, parse_uuid, ts, Store, StoreResult};
+use crate::store::{ts, Store};
 use crate::supervisor::{self, TaskHandle};
+
+pub use crate::store::outbox::{Entry, EntryState, Failure, Op};
 
 mod delivery;
 mod worker;
@@ -83,49 +84,8 @@ use worker::worker;
 /// The longest message the server accepts (characters).
 pub const MAX_MESSAGE_CHARS: usize = 10_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Op {
-    Send,
-    Edit,
-    Delete,
-    Read,
-    NotificationRead,
-}
-
 /// The queue of entries that belong to no conversation (notification reads).
 pub const ACCOUNT_QUEUE: Uuid = Uuid::nil();
-
-impl Op {
-    fn as_str(self) -> &'static str {
-        match self {
-            Op::Send => "send",
-            Op::Edit => "edit",
-            Op::Delete => "delete",
-            Op::Read => "read",
-            Op::NotificationRead => "notification_read",
-        }
-    }
-
-    fn parse(s: &str) -> StoreResult<Op> {
-        Ok(match s {
-            "send" => Op::Send,
-            "edit" => Op::Edit,
-            "delete" => Op::Delete,
-            "read" => Op::Read,
-            "notification_read" => Op::NotificationRead,
-            other => return Err(store::StoreError::Malformed(format!("outbox op {other:?}"))),
-        })
-    }
-}
-
-/// The persisted state of an entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EntryState {
-    Queued,
-    Failed,
-}
 
 /// The send state shown on a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -147,42 +107,6 @@ impl SendState {
             SendState::Read => "read",
             SendState::Failed => "failed",
         }
-    }
-}
-
-/// Why the server refused an entry for good.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Failure {
-    /// The server's SQLSTATE / PostgREST code (`42501`, `23514`, …) or ours (`id_conflict`).
-    pub code: String,
-    pub message: String,
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.message, self.code)
-    }
-}
-
-/// One outbox entry.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Entry {
-    pub seq: i64,
-    pub id: Uuid,
-    pub conversation_id: Uuid,
-    pub op: Op,
-    pub message_id: Option<Uuid>,
-    pub body: Value,
-    pub state: EntryState,
-    pub attempts: u32,
-    pub error: Option<Failure>,
-    pub created_at: DateTime<Utc>,
-}
-
-impl Entry {
-    /// The text of a send or an edit.
-    pub fn content(&self) -> Option<&str> {
-        self.body.get("content").and_then(Value::as_str)
     }
 }
 
@@ -235,6 +159,8 @@ pub fn validate_content(content: &str) -> Result<()> {
 
 struct Live {
     workers: HashMap<Uuid, (Arc<Notify>, TaskHandle)>,
+    /// Wakes the conversations that had entries at start.
+    _finder: TaskHandle,
 }
 
 /// The outbox of one account.
@@ -262,31 +188,6 @@ impl Drop for InFlight<'_> {
     }
 }
 
-const ENTRY_COLUMNS: &str =
-    "seq, id, conversation_id, op, message_id, body, state, attempts, error_code, error_message, created_at";
-
-type RawEntry = (i64, String, String, String, Option<String>, String, String, u32, Option<String>, Option<String>, String);
-
-fn raw_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawEntry> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?))
-}
-
-fn parse_entry(raw: RawEntry) -> StoreResult<Entry> {
-    let (seq, id, conv, op, message, body, state, attempts, code, message_text, created) = raw;
-    Ok(Entry {
-        seq,
-        id: parse_uuid(&id)?,
-        conversation_id: parse_uuid(&conv)?,
-        op: Op::parse(&op)?,
-        message_id: message.as_deref().map(parse_uuid).transpose()?,
-        body: serde_json::from_str(&body).map_err(|e| store::StoreError::Malformed(format!("outbox body: {e}")))?,
-        state: if state == "failed" { EntryState::Failed } else { EntryState::Queued },
-        attempts,
-        error: code.map(|code| Failure { code, message: message_text.unwrap_or_default() }),
-        created_at: parse_ts(&created)?,
-    })
-}
-
 impl Outbox {
     pub fn new(store: Arc<Store>, session: Arc<Session>, events: Events) -> Arc<Outbox> {
         Arc::new_cyclic(|me| Outbox {
@@ -302,57 +203,32 @@ impl Outbox {
     // --- reading ----------------------------------------------------------------------------
 
     /// Every entry, in delivery order (per conversation by `seq`).
-    pub fn entries(&self) -> Result<Vec<Entry>> {
-        self.query(&format!("select {ENTRY_COLUMNS} from local.outbox order by seq"), params![])
+    pub async fn entries(&self) -> Result<Vec<Entry>> {
+        Ok(self.store.outbox_entries().await?)
     }
 
     /// The entries of one conversation, in order.
-    pub fn entries_for(&self, conversation: Uuid) -> Result<Vec<Entry>> {
-        self.query(
-            &format!("select {ENTRY_COLUMNS} from local.outbox where conversation_id = ?1 order by seq"),
-            params![conversation.to_string()],
-        )
+    pub async fn entries_for(&self, conversation: Uuid) -> Result<Vec<Entry>> {
+        Ok(self.store.outbox_entries_of(conversation).await?)
     }
 
-    pub fn entry(&self, id: Uuid) -> Result<Option<Entry>> {
-        Ok(self.query(&format!("select {ENTRY_COLUMNS} from local.outbox where id = ?1"), params![id.to_string()])?.pop())
+    pub async fn entry(&self, id: Uuid) -> Result<Option<Entry>> {
+        Ok(self.store.outbox_entry(id).await?)
     }
 
     /// The entry for a message's send, if it has not been confirmed yet.
-    pub fn send_entry(&self, message: Uuid) -> Result<Option<Entry>> {
-        Ok(self
-            .query(
-                &format!("select {ENTRY_COLUMNS} from local.outbox where op = 'send' and message_id = ?1"),
-                params![message.to_string()],
-            )?
-            .pop())
+    pub async fn send_entry(&self, message: Uuid) -> Result<Option<Entry>> {
+        Ok(self.store.outbox_send_entry(message).await?)
     }
 
     /// The entries (send, edit, delete) that concern one message, in order.
-    pub fn entries_for_message(&self, message: Uuid) -> Result<Vec<Entry>> {
-        self.query(
-            &format!("select {ENTRY_COLUMNS} from local.outbox where message_id = ?1 order by seq"),
-            params![message.to_string()],
-        )
-    }
-
-    fn query(&self, sql: &str, p: &[&dyn rusqlite::ToSql]) -> Result<Vec<Entry>> {
-        let raw = self.store.read(|c| {
-            let mut s = c.prepare_cached(sql)?;
-            let r = s.query_map(p, raw_entry)?.collect::<rusqlite::Result<Vec<_>>>();
-            r
-        })?;
-        Ok(raw.into_iter().map(parse_entry).collect::<StoreResult<_>>()?)
+    pub async fn entries_for_message(&self, message: Uuid) -> Result<Vec<Entry>> {
+        Ok(self.store.outbox_entries_for_message(message).await?)
     }
 
     /// Conversations that have entries.
-    pub fn conversations(&self) -> Result<Vec<Uuid>> {
-        let ids: Vec<String> = self.store.read(|c| {
-            let mut s = c.prepare("select conversation_id from local.outbox group by conversation_id order by min(seq)")?;
-            let r = s.query_map([], |r| r.get(0))?.collect();
-            r
-        })?;
-        Ok(ids.iter().map(|s| parse_uuid(s)).collect::<StoreResult<_>>()?)
+    pub async fn conversations(&self) -> Result<Vec<Uuid>> {
+        Ok(self.store.outbox_conversations().await?)
     }
 
     /// How a queued or failed entry shows on its message.
@@ -368,28 +244,6 @@ impl Outbox {
 
     // --- enqueueing -------------------------------------------------------------------------
 
-    fn insert(&self, conversation: Uuid, op: Op, message: Option<Uuid>, body: &Value, id: Uuid, clear_draft: bool) -> Result<()> {
-        self.store.write_durable(|tx| {
-            tx.execute(
-                "insert into local.outbox (id, conversation_id, op, message_id, body, created_at)
-                 values (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    id.to_string(),
-                    conversation.to_string(),
-                    op.as_str(),
-                    message.map(|m| m.to_string()),
-                    body.to_string(),
-                    ts(Utc::now())
-                ],
-            )?;
-            if clear_draft {
-                tx.execute("delete from local.drafts where conversation_id = ?1", [conversation.to_string()])?;
-            }
-            Ok(())
-        })?;
-        Ok(())
-    }
-
     fn emit(&self, entry: Uuid, conversation: Uuid, message: Option<Uuid>, state: SendState, error: Option<String>) {
         self.events.emit(Event::OutboxChanged {
             entry_id: entry,
@@ -401,10 +255,10 @@ impl Outbox {
     }
 
     /// Queues a new message; returns its id (a UUIDv7) once it is persisted. Clears the draft.
-    pub fn send(&self, conversation: Uuid, content: &str) -> Result<Uuid> {
+    pub async fn send(&self, conversation: Uuid, content: &str) -> Result<Uuid> {
         validate_content(content)?;
         let id = Uuid::now_v7();
-        self.insert(conversation, Op::Send, Some(id), &json!({"content": content}), id, true)?;
+        self.store.enqueue(id, conversation, Op::Send, Some(id), &json!({"content": content}), true).await?;
         self.emit(id, conversation, Some(id), SendState::Queued, None);
         self.events.emit(Event::MessageUpserted { conversation_id: conversation, message_id: id });
         self.wake(conversation);
@@ -412,11 +266,11 @@ impl Outbox {
     }
 
     /// The conversation of one of our own messages (cached or still queued).
-    fn own_message(&self, message: Uuid) -> Result<(Uuid, Option<Entry>)> {
-        if let Some(entry) = self.send_entry(message)? {
+    async fn own_message(&self, message: Uuid) -> Result<(Uuid, Option<Entry>)> {
+        if let Some(entry) = self.send_entry(message).await? {
             return Ok((entry.conversation_id, Some(entry)));
         }
-        match self.store.message(message)? {
+        match self.store.message(message).await? {
             Some(m) if m.sender_id == self.session.user_id() => Ok((m.conversation_id, None)),
             Some(_) => Err(Error::invalid("only your own messages can be changed")),
             None => Err(Error::NotFound(format!("message {message}"))),
@@ -429,21 +283,17 @@ impl Outbox {
 
     /// Edits one of our messages. A send still waiting in the outbox is rewritten in place;
     /// otherwise an edit is queued behind everything before it.
-    pub fn edit(&self, message: Uuid, content: &str) -> Result<Uuid> {
+    pub async fn edit(&self, message: Uuid, content: &str) -> Result<Uuid> {
         validate_content(content)?;
-        let (conversation, pending) = self.own_message(message)?;
+        let (conversation, pending) = self.own_message(message).await?;
         if let Some(entry) = pending.filter(|e| self.never_tried(e)) {
-            let body = json!({"content": content}).to_string();
-            let changed = self.store.write_durable(|tx| {
-                tx.execute("update local.outbox set body = ?2 where id = ?1", params![entry.id.to_string(), body])
-            })?;
-            if changed == 1 {
+            if self.store.rewrite_untried(entry.id, &json!({"content": content})).await? {
                 self.events.emit(Event::MessageUpserted { conversation_id: conversation, message_id: message });
                 return Ok(entry.id);
             }
         }
         let id = Uuid::now_v7();
-        self.insert(conversation, Op::Edit, Some(message), &json!({"content": content}), id, false)?;
+        self.store.enqueue(id, conversation, Op::Edit, Some(message), &json!({"content": content}), false).await?;
         self.emit(id, conversation, Some(message), SendState::Queued, None);
         self.events.emit(Event::MessageUpserted { conversation_id: conversation, message_id: message });
         self.wake(conversation);
@@ -453,22 +303,24 @@ impl Outbox {
     /// A send that no attempt has started (none in flight, none recorded): it can still be
     /// rewritten or cancelled in place. Once an attempt began, its request may have reached the
     /// server even if no answer came back, so an edit or delete must follow it as its own entry.
+    /// (The store checks again in the transaction that rewrites or cancels it.)
     fn never_tried(&self, entry: &Entry) -> bool {
         entry.attempts == 0 && !self.is_in_flight(entry.id)
     }
 
     /// Deletes one of our messages (a soft delete on the server). A send that no attempt has
     /// started yet is simply cancelled, with its queued edits.
-    pub fn delete(&self, message: Uuid) -> Result<Option<Uuid>> {
-        let (conversation, pending) = self.own_message(message)?;
+    pub async fn delete(&self, message: Uuid) -> Result<Option<Uuid>> {
+        let (conversation, pending) = self.own_message(message).await?;
         if let Some(entry) = pending.filter(|e| self.never_tried(e)) {
-            self.remove_with_dependents(&entry)?;
-            self.events.emit(Event::MessageUpserted { conversation_id: conversation, message_id: message });
-            self.wake(conversation);
-            return Ok(None);
+            if self.store.cancel_untried(entry.id, message).await? {
+                self.events.emit(Event::MessageUpserted { conversation_id: conversation, message_id: message });
+                self.wake(conversation);
+                return Ok(None);
+            }
         }
         let id = Uuid::now_v7();
-        self.insert(conversation, Op::Delete, Some(message), &json!({}), id, false)?;
+        self.store.enqueue(id, conversation, Op::Delete, Some(message), &json!({}), false).await?;
         self.emit(id, conversation, Some(message), SendState::Queued, None);
         self.events.emit(Event::MessageUpserted { conversation_id: conversation, message_id: message });
         self.wake(conversation);
@@ -477,49 +329,29 @@ impl Outbox {
 
     /// Marks a conversation read up to `at` (usually now). A queued mark for the same
     /// conversation is moved forward instead of adding another.
-    pub fn mark_read(&self, conversation: Uuid, at: DateTime<Utc>) -> Result<Uuid> {
+    pub async fn mark_read(&self, conversation: Uuid, at: DateTime<Utc>) -> Result<Uuid> {
         let me = self.session.user_id();
         let at_text = ts(at);
-        let existing: Option<(String, String)> = self.store.read(|c| {
-            c.query_row(
-                "select id, body from local.outbox where conversation_id = ?1 and op = 'read' and state = 'queued'
-                 order by seq desc limit 1",
-                [conversation.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-        })?;
-        let id = match existing {
-            Some((id, body)) if !self.is_in_flight(parse_uuid(&id).map_err(Error::from)?) => {
-                let old: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let id = match self.store.queued_read_mark(conversation).await? {
+            Some((id, old)) if !self.is_in_flight(id) => {
                 let newer = old.get("last_read_at").and_then(Value::as_str).is_none_or(|o| o < at_text.as_str());
                 if newer {
-                    self.store.write(|tx| {
-                        tx.execute(
-                            "update local.outbox set body = ?2 where id = ?1",
-                            params![id, json!({"last_read_at": at_text}).to_string()],
-                        )
-                    })?;
+                    self.store.set_entry_body(id, &json!({"last_read_at": at_text})).await?;
                 }
-                parse_uuid(&id)?
+                id
             }
             _ => {
                 let id = Uuid::now_v7();
-                self.insert(conversation, Op::Read, None, &json!({"last_read_at": at_text}), id, false)?;
+                self.store.enqueue(id, conversation, Op::Read, None, &json!({"last_read_at": at_text}), false).await?;
                 id
             }
         };
         // Optimistic local state: nothing unread, our own read mark moved, the conversation's
         // notifications read.
-        self.store.set_unread(conversation, 0)?;
-        self.store.mark_conversation_notifications_read(conversation)?;
-        self.events.notification_count(&self.store);
-        self.store.write(|tx| {
-            tx.execute(
-                "update members set last_read_at = max(last_read_at, ?3) where conversation_id = ?1 and user_id = ?2",
-                params![conversation.to_string(), me.to_string(), at_text],
-            )
-        })?;
+        self.store.set_unread(conversation, 0).await?;
+        self.store.mark_conversation_notifications_read(conversation).await?;
+        self.events.notification_count(&self.store).await;
+        self.store.advance_read(conversation, me, at).await?;
         self.events.emit(Event::ConversationChanged { conversation_id: conversation });
         self.wake(conversation);
         Ok(id)
@@ -527,33 +359,28 @@ impl Outbox {
 
     /// Marks one notification read (`Some(id)`), or all created up to `until` (`None`):
     /// at once in the cache, on the server through the account queue (works offline).
-    pub fn mark_notifications_read(&self, notification: Option<Uuid>, until: DateTime<Utc>) -> Result<Uuid> {
+    pub async fn mark_notifications_read(&self, notification: Option<Uuid>, until: DateTime<Utc>) -> Result<Uuid> {
         let body = match notification {
             Some(id) => json!({"id": id}),
             None => json!({"until": ts(until)}),
         };
         let id = Uuid::now_v7();
-        self.insert(ACCOUNT_QUEUE, Op::NotificationRead, None, &body, id, false)?;
+        self.store.enqueue(id, ACCOUNT_QUEUE, Op::NotificationRead, None, &body, false).await?;
         match notification {
             Some(n) => {
-                self.store.mark_notification_read(n)?;
+                self.store.mark_notification_read(n).await?;
             }
-            None => self.store.mark_notifications_read_until(until)?,
+            None => self.store.mark_notifications_read_until(until).await?,
         }
-        self.events.notification_count(&self.store);
+        self.events.notification_count(&self.store).await;
         self.wake(ACCOUNT_QUEUE);
         Ok(id)
     }
 
     /// Puts a failed entry back in the queue.
-    pub fn retry(&self, entry: Uuid) -> Result<()> {
-        let Some(e) = self.entry(entry)? else { return Err(Error::NotFound(format!("outbox entry {entry}"))) };
-        self.store.write(|tx| {
-            tx.execute(
-                "update local.outbox set state = 'queued', attempts = 0, error_code = null, error_message = null where id = ?1",
-                [entry.to_string()],
-            )
-        })?;
+    pub async fn retry(&self, entry: Uuid) -> Result<()> {
+        let Some(e) = self.entry(entry).await? else { return Err(Error::NotFound(format!("outbox entry {entry}"))) };
+        self.store.retry_entry(entry).await?;
         self.emit(entry, e.conversation_id, e.message_id, SendState::Queued, None);
         self.wake(e.conversation_id);
         Ok(())
@@ -561,12 +388,12 @@ impl Outbox {
 
     /// Drops an entry (a failed one, usually). Dropping a send drops the message's queued
     /// edits and deletes too; the later entries of the conversation go on.
-    pub fn discard(&self, entry: Uuid) -> Result<()> {
-        let Some(e) = self.entry(entry)? else { return Err(Error::NotFound(format!("outbox entry {entry}"))) };
+    pub async fn discard(&self, entry: Uuid) -> Result<()> {
+        let Some(e) = self.entry(entry).await? else { return Err(Error::NotFound(format!("outbox entry {entry}"))) };
         if self.is_in_flight(e.id) {
             return Err(Error::invalid("the entry is being sent right now"));
         }
-        self.remove_with_dependents(&e)?;
+        self.store.discard_entry(&e).await?;
         if let Some(m) = e.message_id {
             self.events.emit(Event::MessageUpserted { conversation_id: e.conversation_id, message_id: m });
         }
@@ -574,32 +401,21 @@ impl Outbox {
         Ok(())
     }
 
-    fn remove_with_dependents(&self, e: &Entry) -> Result<()> {
-        self.store.write_durable(|tx| {
-            tx.execute("delete from local.outbox where id = ?1", [e.id.to_string()])?;
-            if e.op == Op::Send {
-                if let Some(m) = e.message_id {
-                    tx.execute("delete from local.outbox where message_id = ?1 and op in ('edit', 'delete')", [m.to_string()])?;
-                }
-            }
-            Ok(())
-        })?;
-        Ok(())
-    }
-
     // --- patient workers ----------------------------------------------------------------------
 
-    /// Starts the workers: one per conversation with entries now, and one for each
-    /// conversation that gets an entry later.
+    /// Starts the workers: one per conversation with entries now (found by a task, so this
+    /// never waits for the store), and one for each conversation that gets an entry later.
     pub fn start(&self) -> Result<()> {
-        {
-            let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-            if live.is_none() {
-                *live = Some(Live { workers: HashMap::new() });
-            }
-        }
-        for conversation in self.conversations()? {
-            self.wake(conversation);
+        let Some(me) = self.me.upgrade() else { return Err(Error::Stopped) };
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        if live.is_none() {
+            let finder = supervisor::spawn("outbox:start", true, async move {
+                match me.conversations().await {
+                    Ok(list) => list.into_iter().for_each(|c| me.wake(c)),
+                    Err(e) => tracing::warn!(error = %e, "outbox: cannot list the queued conversations"),
+                }
+            });
+            *live = Some(Live { workers: HashMap::new(), _finder: finder });
         }
         Ok(())
     }

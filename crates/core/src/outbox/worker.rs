@@ -16,8 +16,10 @@ use crate::session::SessionError;
 /// gone or the conversation has nothing left after a wake-up.
 pub(super) async fn worker(outbox: Arc<Outbox>, conversation: Uuid, notify: Arc<Notify>) {
     let mut failures = 0u32;
+    // A confirmed delivery is written with the next attempt (see `Outbox::step`).
+    let mut pending = None;
     loop {
-        match outbox.attempt(conversation).await {
+        match outbox.step(conversation, &mut pending).await {
             Ok(Attempt::Done { .. }) => failures = 0,
             Ok(Attempt::Empty | Attempt::Blocked { .. } | Attempt::Failed { .. }) => {
                 failures = 0;

@@ -1,14 +1,12 @@
-//! What the app's views read (the conversation list, members, the bell, the own profile),
-//! drafts and the device settings: queries that join cache tables with the outbox file.
-
-use std::collections::HashSet;
+//! What the app's views read: the conversation list (cache tables joined with the outbox
+//! file), members with their names, direct partners, a profile.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension};
+use rusqlite::OptionalExtension;
 use uuid::Uuid;
 use werkfunk_protocol::rows;
 
-use super::{parse_ts, parse_uuid, ts, CachedMember, Store, StoreResult};
+use super::{parse_ts, parse_uuid, CachedMember, Store, StoreResult};
 
 /// One row of the conversation list as the cache has it; [`crate::view::ConversationRow`]
 /// is made from it.
@@ -42,23 +40,12 @@ pub struct LastMessageData {
     pub created_at: DateTime<Utc>,
 }
 
-/// A notification as the cache has it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NotificationData {
-    pub id: Uuid,
-    pub title: String,
-    pub body: Option<String>,
-    pub link: Option<String>,
-    pub read: bool,
-    pub created_at: DateTime<Utc>,
-}
-
 /// Outbox operations that carry something the user wrote (what signing out would lose).
-const USER_OPS: &str = "('send', 'edit', 'delete')";
+pub(super) const USER_OPS: &str = "('send', 'edit', 'delete')";
 
 impl Store {
     /// The conversation list for `me`, most recent activity first.
-    pub fn conversation_rows(&self, me: Uuid) -> StoreResult<Vec<ConversationRowData>> {
+    pub async fn conversation_rows(&self, me: Uuid) -> StoreResult<Vec<ConversationRowData>> {
         type Raw = (
             String,
             String,
@@ -90,26 +77,28 @@ impl Store {
              left join profiles sp on sp.id = lm.sender_id
              order by max(c.updated_at, coalesce(lm.created_at, '')) desc, c.id"
         );
-        let raw: Vec<Raw> = self.read(|c| {
-            let mut s = c.prepare_cached(&sql)?;
-            let r = s
-                .query_map([me.to_string()], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        (r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?),
-                        (r.get(12)?, r.get(13)?, r.get(14)?),
-                        r.get(15)?,
-                        r.get(16)?,
-                    ))
-                })?
-                .collect();
-            r
-        })?;
+        let raw: Vec<Raw> = self
+            .read(move |c| {
+                let mut s = c.prepare_cached(&sql)?;
+                let r = s
+                    .query_map([me.to_string()], |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            (r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?),
+                            (r.get(12)?, r.get(13)?, r.get(14)?),
+                            r.get(15)?,
+                            r.get(16)?,
+                        ))
+                    })?
+                    .collect();
+                r
+            })
+            .await?;
         raw.into_iter()
             .map(|(id, kind, title, updated, unread, left, last, (partner, partner_name, others), unsent, muted)| {
                 let updated_at = parse_ts(&updated)?;
@@ -144,17 +133,19 @@ impl Store {
     }
 
     /// Members of a conversation with their names (empty when the profile is not cached).
-    pub fn members_named(&self, conversation: Uuid) -> StoreResult<Vec<(CachedMember, String)>> {
-        let raw: Vec<(String, String, String, Option<String>)> = self.read(|c| {
-            let mut s = c.prepare_cached(
-                "select m.user_id, m.role, m.last_read_at, p.full_name from members m
+    pub async fn members_named(&self, conversation: Uuid) -> StoreResult<Vec<(CachedMember, String)>> {
+        let raw: Vec<(String, String, String, Option<String>)> = self
+            .read(move |c| {
+                let mut s = c.prepare_cached(
+                    "select m.user_id, m.role, m.last_read_at, p.full_name from members m
                  left join profiles p on p.id = m.user_id
                  where m.conversation_id = ?1
                  order by case m.role when 'owner' then 0 when 'admin' then 1 else 2 end, m.joined_at, p.full_name, m.user_id",
-            )?;
-            let r = s.query_map([conversation.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect();
-            r
-        })?;
+                )?;
+                let r = s.query_map([conversation.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect();
+                r
+            })
+            .await?;
         raw.into_iter()
             .map(|(u, role, at, name)| {
                 Ok((CachedMember { user_id: parse_uuid(&u)?, role, last_read_at: parse_ts(&at)? }, name.unwrap_or_default()))
@@ -163,122 +154,30 @@ impl Store {
     }
 
     /// The user ids of the other members of the user's direct conversations, most recent first.
-    pub fn direct_partners(&self, me: Uuid) -> StoreResult<Vec<(Uuid, Uuid)>> {
-        let raw: Vec<(String, String)> = self.read(|c| {
-            let mut s = c.prepare_cached(
-                "select c.id, m.user_id from conversations c join members m on m.conversation_id = c.id
+    pub async fn direct_partners(&self, me: Uuid) -> StoreResult<Vec<(Uuid, Uuid)>> {
+        let raw: Vec<(String, String)> = self
+            .read(move |c| {
+                let mut s = c.prepare_cached(
+                    "select c.id, m.user_id from conversations c join members m on m.conversation_id = c.id
                  where c.kind = 'direct' and c.left_at is null and m.user_id <> ?1
                  order by c.updated_at desc",
-            )?;
-            let r = s.query_map([me.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?.collect();
-            r
-        })?;
+                )?;
+                let r = s.query_map([me.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?.collect();
+                r
+            })
+            .await?;
         raw.iter().map(|(c, u)| Ok((parse_uuid(c)?, parse_uuid(u)?))).collect()
     }
 
-    pub fn profile(&self, id: Uuid) -> StoreResult<Option<rows::Profile>> {
-        let raw: Option<(String, Option<String>, String)> = self.read(|c| {
-            c.query_row("select full_name, avatar_url, role from profiles where id = ?1", [id.to_string()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .optional()
-        })?;
-        Ok(raw.map(|(full_name, avatar_url, role)| rows::Profile { id, full_name, avatar_url, role }))
-    }
-
-    // --- notifications ---------------------------------------------------------------------
-
-    /// The newest `limit` notifications, newest first.
-    pub fn notifications(&self, limit: usize) -> StoreResult<Vec<NotificationData>> {
-        type Raw = (String, String, Option<String>, Option<String>, bool, String);
-        let raw: Vec<Raw> = self.read(|c| {
-            let mut s = c.prepare_cached(
-                "select id, title, body, link, read, created_at from notifications order by created_at desc, id desc limit ?1",
-            )?;
-            let r = s
-                .query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
-                .collect();
-            r
-        })?;
-        raw.into_iter()
-            .map(|(id, title, body, link, read, at)| {
-                Ok(NotificationData { id: parse_uuid(&id)?, title, body, link, read, created_at: parse_ts(&at)? })
-            })
-            .collect()
-    }
-
-    pub fn has_notification(&self, id: Uuid) -> StoreResult<bool> {
-        self.read(|c| c.query_row("select exists(select 1 from notifications where id = ?1)", [id.to_string()], |r| r.get(0)))
-    }
-
-    /// Marks one notification read; false when the cache does not have it.
-    pub fn mark_notification_read(&self, id: Uuid) -> StoreResult<bool> {
-        self.write(|tx| tx.execute("update notifications set read = 1 where id = ?1", [id.to_string()]).map(|n| n > 0))
-    }
-
-    /// Marks every notification created up to `until` read.
-    pub fn mark_notifications_read_until(&self, until: DateTime<Utc>) -> StoreResult<()> {
-        self.write(|tx| tx.execute("update notifications set read = 1 where read = 0 and created_at <= ?1", [ts(until)]))?;
-        Ok(())
-    }
-
-    // --- drafts ------------------------------------------------------------------------------
-
-    /// Keeps `text` as the draft of `conversation`; blank text removes it.
-    pub fn save_draft(&self, conversation: Uuid, text: &str, now: DateTime<Utc>) -> StoreResult<()> {
-        self.write(|tx| {
-            if text.trim().is_empty() {
-                tx.execute("delete from local.drafts where conversation_id = ?1", [conversation.to_string()])?;
-            } else {
-                tx.execute(
-                    "insert or replace into local.drafts (conversation_id, text, updated_at) values (?1, ?2, ?3)",
-                    params![conversation.to_string(), text, ts(now)],
-                )?;
-            }
-            Ok(())
-        })
-    }
-
-    pub fn draft(&self, conversation: Uuid) -> StoreResult<Option<String>> {
-        self.read(|c| {
-            c.query_row("select text from local.drafts where conversation_id = ?1", [conversation.to_string()], |r| r.get(0))
+    pub async fn profile(&self, id: Uuid) -> StoreResult<Option<rows::Profile>> {
+        let raw: Option<(String, Option<String>, String)> = self
+            .read(move |c| {
+                c.query_row("select full_name, avatar_url, role from profiles where id = ?1", [id.to_string()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
                 .optional()
-        })
-    }
-
-    // --- device settings ---------------------------------------------------------------------
-
-    /// A device setting's JSON text.
-    pub fn setting(&self, key: &str) -> StoreResult<Option<String>> {
-        self.read(|c| c.query_row("select value from local.settings where key = ?1", [key], |r| r.get(0)).optional())
-    }
-
-    pub fn set_setting(&self, key: &str, value: &str) -> StoreResult<()> {
-        self.write(|tx| tx.execute("insert or replace into local.settings (key, value) values (?1, ?2)", params![key, value]))?;
-        Ok(())
-    }
-
-    pub fn set_muted(&self, conversation: Uuid, muted: bool) -> StoreResult<()> {
-        self.write(|tx| {
-            tx.execute(
-                "insert or replace into local.conversation_settings (conversation_id, muted) values (?1, ?2)",
-                params![conversation.to_string(), muted],
-            )
-        })?;
-        Ok(())
-    }
-
-    pub fn muted(&self) -> StoreResult<HashSet<Uuid>> {
-        let ids: Vec<String> = self.read(|c| {
-            let mut s = c.prepare_cached("select conversation_id from local.conversation_settings where muted = 1")?;
-            let r = s.query_map([], |r| r.get(0))?.collect();
-            r
-        })?;
-        Ok(ids.iter().filter_map(|s| s.parse().ok()).collect())
-    }
-
-    /// Messages, edits and deletes not yet confirmed by the server (queued or failed).
-    pub fn unsent_count(&self) -> StoreResult<u32> {
-        self.read(|c| c.query_row(&format!("select count(*) from local.outbox where op in {USER_OPS}"), [], |r| r.get(0)))
+            })
+            .await?;
+        Ok(raw.map(|(full_name, avatar_url, role)| rows::Profile { id, full_name, avatar_url, role }))
     }
 }

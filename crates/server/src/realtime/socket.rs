@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 use uuid::Uuid;
-use werkfunk_protocol::realtime::{ChangeBinding, Frame, Vsn};
+use werkfunk_protocol::realtime::{binary, ChangeBinding, Frame, Vsn};
 
 use super::filter::{self, Binding};
 use super::hub::{reply, system, JoinRefused, Member, Outbound, SocketHandle, Subscription};
@@ -129,7 +129,7 @@ pub async fn serve(ws: WebSocket, rt: Arc<Realtime>, vsn: Vsn, key: Caller) {
                     conn.last_seen = Instant::now();
                     let frame = match conn.vsn {
                         Vsn::V2 => Frame::decode_binary(&bytes),
-                        Vsn::V1 => Err(werkfunk_protocol::realtime::DecodeError::Binary("binary frames need vsn 2.0.0")),
+                        Vsn::V1 => Err(werkfunk_protocol::realtime::DecodeError::BinaryOnV1),
                     };
                     conn.on_decoded(frame).await;
                 }
@@ -248,9 +248,8 @@ impl Connection {
             }
             Outbound::Push { topic, event, payload } => Message::Text(self.raw_frame(&topic, event, &payload).into()),
             Outbound::Broadcast { topic, event, payload } => {
-                let binary = (self.vsn == Vsn::V2)
-                    .then(|| Frame::encode_broadcast_binary(&topic, &event, &Value::Null, &payload))
-                    .flatten();
+                let binary =
+                    (self.vsn == Vsn::V2).then(|| binary::encode_broadcast(&topic, &event, None, &payload).ok()).flatten();
                 match binary {
                     Some(bytes) => Message::Binary(bytes.into()),
                     None => {
