@@ -57,6 +57,9 @@ pub struct Settings {
     /// Workload clients (by index) whose wall clock is off by this many seconds
     /// (libfaketime; ahead if positive).
     pub clock_skews: Vec<(usize, i64)>,
+    /// A supabase-js client (`js/supabase-client.mjs`, named `j0`) sends beside the CLI
+    /// clients, in the group conversation. Needs `node` and `tests/supabase-js/node_modules`.
+    pub supabase_js: bool,
 }
 
 impl Settings {
@@ -77,6 +80,7 @@ impl Settings {
             seed: seed::run_seed("convergence"),
             clients,
             clock_skews,
+            supabase_js: num("WERKFUNK_FAULTS_SUPABASE_JS", 1) == 1,
             duration: Duration::from_secs(num("WERKFUNK_FAULTS_SECS", default_secs)),
             fault_rate: 0.25,
             kill_rate: 0.06,
@@ -141,6 +145,9 @@ pub struct Report {
     /// Refresh tokens the server issued to each client's user (a sign-in or a refresh
     /// each): how often each client renewed its session.
     pub refresh_tokens: BTreeMap<String, i64>,
+    /// The supabase-js client's figures (`None` when it did not run): sends confirmed,
+    /// requests retried, sign-ins.
+    pub supabase_js: Option<(u64, u64, u64)>,
     pub failures: Vec<String>,
 }
 
@@ -185,6 +192,7 @@ impl Report {
             "unread_left": self.unread_left,
             "clock_skews_secs": self.clock_skews.iter().map(|(c, s)| json!({"client": c, "offset": s})).collect::<Vec<_>>(),
             "refresh_tokens_issued": self.refresh_tokens,
+            "supabase_js": self.supabase_js.map(|(sent, retries, sign_ins)| json!({"sent_confirmed": sent, "requests_retried": retries, "sign_ins": sign_ins})),
             "failures": self.failures,
         })
     }
@@ -263,7 +271,22 @@ pub async fn run(settings: Settings) -> Result<Report> {
         };
         clients.push((Arc::new(c), id));
     }
-    let others: Vec<String> = clients[1..].iter().map(|(_, id)| id.to_string()).collect();
+    let mut others: Vec<String> = clients[1..].iter().map(|(_, id)| id.to_string()).collect();
+    let js_dir = crate_root().join("../../tests/supabase-js");
+    let js_user = if settings.supabase_js {
+        if !js_dir.join("node_modules/@supabase/supabase-js").exists() {
+            return Err(Error::Setup(format!(
+                "{}/node_modules is missing (`cargo xtask setup`, or WERKFUNK_FAULTS_SUPABASE_JS=0)",
+                js_dir.display()
+            )));
+        }
+        let email = format!("j0-{}@werkfunk.test", settings.seed);
+        let id = sign_up_over_http(&server.url(), &anon_key, &email).await?;
+        others.push(id.to_string());
+        Some((email, id))
+    } else {
+        None
+    };
     let mut args = vec!["new", "--type", "group", "--title", "Baustelle", "--with"];
     args.extend(others.iter().map(String::as_str));
     let group = new_conversation(&clients[0].0, &server.url(), &args).await?;
@@ -289,6 +312,31 @@ pub async fn run(settings: Settings) -> Result<Report> {
         let rng = seed::rng(settings.seed, 100 + i as u64);
         workers.push(tokio::spawn(work(c.clone(), proxy.url(), convs, rng, deadline, settings.kill_rate)));
     }
+    let js = js_user.as_ref().map(|(email, id)| {
+        let mut node = tokio::process::Command::new("node");
+        node.arg(crate_root().join("js/supabase-client.mjs"))
+            .env("WERKFUNK_URL", proxy.url())
+            .env("WERKFUNK_ANON_KEY", &anon_key)
+            .env("WERKFUNK_JS_EMAIL", email)
+            .env("WERKFUNK_JS_PASSWORD", PASSWORD)
+            .env("WERKFUNK_JS_USER_ID", id.to_string())
+            .env("WERKFUNK_JS_CONVERSATIONS", group.to_string())
+            .env("WERKFUNK_JS_NAME", "j0")
+            .env("WERKFUNK_JS_SECS", settings.duration.as_secs().to_string())
+            .env("WERKFUNK_SUPABASE_JS_DIR", &js_dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let limit = settings.duration + Duration::from_secs(120);
+        tokio::spawn(async move {
+            let child = node.spawn()?;
+            match tokio::time::timeout(limit, child.wait_with_output()).await {
+                Ok(out) => Ok(out?),
+                Err(_) => Err(Error::Setup("the supabase-js client did not end in time".into())),
+            }
+        })
+    });
     let sleeper = {
         let (c, _) = clients[settings.clients].clone();
         tokio::spawn(sleep_and_resume(c, proxy.url(), group, seed::rng(settings.seed, 2), deadline, settings.stop_for))
@@ -362,7 +410,19 @@ pub async fn run(settings: Settings) -> Result<Report> {
 
     let mut all_logs = logs;
     all_logs.push(sleeper_log);
-    check(&mut report, &db_url, &clients, &all_logs, &proxy.url(), [group, direct]).await?;
+    let js_log = match (js, &js_user) {
+        (Some(task), Some((_, id))) => {
+            let out = task.await.map_err(|e| Error::Setup(format!("supabase-js client: {e}")))??;
+            let (log, figures) = js_log_of(&String::from_utf8_lossy(&out.stdout));
+            if !out.status.success() {
+                report.failures.push(format!("the supabase-js client failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+            }
+            report.supabase_js = Some(figures);
+            Some(("j0".to_owned(), *id, log))
+        }
+        _ => None,
+    };
+    check(&mut report, &db_url, &clients, &all_logs, js_log.as_ref(), &proxy.url(), [group, direct]).await?;
     faults.proxy = proxy.stats();
     faults.client_kills = all_logs.iter().map(|l| l.kills).sum();
     faults.client_stops = all_logs.iter().map(|l| l.stops).sum();
@@ -558,15 +618,16 @@ async fn check(
     db_url: &str,
     clients: &[(Arc<CliClient>, Uuid)],
     logs: &[ClientLog],
+    js: Option<&(String, Uuid, ClientLog)>,
     url: &str,
     [group, direct]: [Uuid; 2],
 ) -> Result<()> {
+    // Every client's log by name: the CLI clients', and the supabase-js client's.
+    let named: Vec<(&str, &ClientLog)> =
+        logs.iter().zip(clients).map(|(log, (c, _))| (c.name.as_str(), log)).chain(js.map(|(n, _, l)| (n.as_str(), l))).collect();
     // Every id a client was given, with its (client, seq).
-    let known: HashMap<Uuid, (String, u64)> = logs
-        .iter()
-        .zip(clients)
-        .flat_map(|(log, (c, _))| log.sends.iter().filter_map(|s| Some((s.id?, (c.name.clone(), s.seq)))))
-        .collect();
+    let known: HashMap<Uuid, (String, u64)> =
+        named.iter().flat_map(|(name, log)| log.sends.iter().filter_map(|s| Some((s.id?, (name.to_string(), s.seq))))).collect();
     let mut db = sqlx::PgConnection::connect(db_url).await?;
     let raw: Vec<(Uuid, Uuid, Uuid, String, bool, String)> = sqlx::query_as(
         "select id, conversation_id, sender_id, content, deleted_at is not null, created_at::text
@@ -581,6 +642,9 @@ async fn check(
         let n = issued.iter().find(|(u, _)| u == id).map(|(_, n)| *n).unwrap_or(0);
         report.refresh_tokens.insert(c.name.clone(), n);
     }
+    if let Some((name, id, _)) = js {
+        report.refresh_tokens.insert(name.clone(), issued.iter().find(|(u, _)| u == id).map(|(_, n)| *n).unwrap_or(0));
+    }
     let rows: Vec<Row> = raw
         .into_iter()
         .map(|(id, conversation, sender, content, deleted, created_at)| {
@@ -590,7 +654,8 @@ async fn check(
         .collect();
     report.messages_on_server = rows.len() as u64;
     let by_id: HashMap<Uuid, &Row> = rows.iter().map(|r| (r.id, r)).collect();
-    let name_of: HashMap<Uuid, &str> = clients.iter().map(|(c, id)| (*id, c.name.as_str())).collect();
+    let name_of: HashMap<Uuid, &str> =
+        clients.iter().map(|(c, id)| (*id, c.name.as_str())).chain(js.map(|(n, id, _)| (*id, n.as_str()))).collect();
 
     // Exactly once: one row per (client, seq).
     let mut seen: HashMap<(String, u64), Vec<Uuid>> = HashMap::new();
@@ -611,7 +676,7 @@ async fn check(
         }
     }
 
-    for (log, (c, _)) in logs.iter().zip(clients) {
+    for &(name, log) in &named {
         for s in &log.sends {
             let Some(id) = s.id else {
                 report.sent_unconfirmed += 1;
@@ -627,7 +692,7 @@ async fn check(
                     report.lost += 1;
                     report.failures.push(format!(
                         "{}: message {} ({}) was confirmed ({}) but is not on the server; its edits/deletes: {:?}",
-                        c.name,
+                        name,
                         s.seq,
                         id,
                         s.state,
@@ -637,7 +702,7 @@ async fn check(
                 Some(r) if r.conversation != s.conversation || (!r.deleted && prefix_of(&r.content) != prefix_of(&s.content)) => {
                     report.failures.push(format!(
                         "{}: message {id} is in {} as {:?}, expected {} {:?}",
-                        c.name, r.conversation, r.content, s.conversation, s.content
+                        name, r.conversation, r.content, s.conversation, s.content
                     ));
                 }
                 Some(_) => {}
@@ -662,12 +727,12 @@ async fn check(
             // A deleted message's text is cleared by the server (migration 0008).
             if !row.deleted && !allowed.contains(&row.content) {
                 report.edits_wrong += 1;
-                report.failures.push(format!("{}: message {id} reads {:?}; expected one of {allowed:?}", c.name, row.content));
+                report.failures.push(format!("{}: message {id} reads {:?}; expected one of {allowed:?}", name, row.content));
             }
             let delete_confirmed = changes.iter().any(|c| c.content.is_none() && c.confirmed);
             if delete_confirmed && !row.deleted {
                 report.deletes_wrong += 1;
-                report.failures.push(format!("{}: message {id} was deleted (confirmed) but is not", c.name));
+                report.failures.push(format!("{}: message {id} was deleted (confirmed) but is not", name));
             }
         }
         report.reads += log.reads;
@@ -758,4 +823,56 @@ async fn check(
         }
     }
     Ok(())
+}
+
+/// The folder of this crate's sources.
+fn crate_root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Signs up `email` with the run's password over REST (for the supabase-js client, which has
+/// no profile); returns the user's id.
+async fn sign_up_over_http(url: &str, anon_key: &str, email: &str) -> Result<Uuid> {
+    let body: Value = reqwest::Client::new()
+        .post(format!("{url}/auth/v1/signup"))
+        .header("apikey", anon_key)
+        .bearer_auth(anon_key)
+        .json(
+            &json!({"email": email, "password": PASSWORD, "data": {"full_name": "Client j0 (supabase-js)", "role": "customer"}}),
+        )
+        .send()
+        .await?
+        .json()
+        .await?;
+    body["user"]["id"].as_str().and_then(|s| s.parse().ok()).ok_or_else(|| Error::Setup(format!("signup of j0 failed: {body}")))
+}
+
+/// The supabase-js client's confirmed sends as a [`ClientLog`], and its figures (sends
+/// confirmed, requests retried, sign-ins).
+fn js_log_of(stdout: &str) -> (ClientLog, (u64, u64, u64)) {
+    let mut log = ClientLog::default();
+    let mut figures = (0, 0, 0);
+    for line in stdout.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
+        if let Some(s) = line.get("sent") {
+            let (Some(seq), Some(id), Some(conversation)) = (
+                s["seq"].as_u64(),
+                s["id"].as_str().and_then(|v| v.parse().ok()),
+                s["conversation"].as_str().and_then(|v| v.parse().ok()),
+            ) else {
+                continue;
+            };
+            log.sends.push(SendRec {
+                conversation,
+                seq,
+                content: s["content"].as_str().unwrap_or_default().to_owned(),
+                id: Some(id),
+                state: "sent".to_owned(),
+            });
+        } else if let Some(d) = line.get("done") {
+            figures.1 = d["retries"].as_u64().unwrap_or(0);
+            figures.2 = d["signIns"].as_u64().unwrap_or(0);
+        }
+    }
+    figures.0 = log.sends.len() as u64;
+    (log, figures)
 }

@@ -397,8 +397,15 @@ async fn messages(soak: Arc<Soak>, mut stop: watch::Receiver<bool>) {
         let conv = user.conversation();
         let body = json!({"conversation_id": conv, "sender_id": user.id, "content": format!("soak message {n}")});
         let ok = match soak.request(reqwest::Method::POST, "/rest/v1/messages", Some(&user.token())).json(&body).send().await {
-            Ok(r) => r.status().is_success(),
-            Err(_) => false,
+            Ok(r) if r.status().is_success() => true,
+            Ok(r) => {
+                eprintln!("soak: message {n} refused: {}", r.status());
+                false
+            }
+            Err(e) => {
+                eprintln!("soak: message {n} failed: {e}");
+                false
+            }
         };
         if ok {
             add(&soak.counters.messages_sent);
@@ -431,7 +438,14 @@ async fn auth(soak: Arc<Soak>, mut stop: watch::Receiver<bool>) {
             soak.request(reqwest::Method::POST, &format!("/auth/v1/token?grant_type={grant}"), None).json(&body).send().await;
         let answer = match resp {
             Ok(r) if r.status().is_success() => r.json::<Value>().await.ok(),
-            _ => None,
+            Ok(r) => {
+                eprintln!("soak: {grant} grant refused: {}", r.status());
+                None
+            }
+            Err(e) => {
+                eprintln!("soak: {grant} grant failed: {e}");
+                None
+            }
         };
         match answer {
             Some(a) => {
