@@ -304,6 +304,19 @@ async fn kill_9_in_the_middle_of_a_drain_loses_and_duplicates_nothing() {
 
     a.run(&["sync"]).await.ok();
     let expected: Vec<String> = (0..200).map(|i| format!("msg {i:03}")).collect();
+    if contents(&server, conv).await != expected {
+        // Name the rows around the kill, to read a failure without a rerun (it is rare).
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "select content, created_at::text, id::text from messages where conversation_id = $1 order by created_at, id limit 40",
+        )
+        .bind(conv)
+        .fetch_all(server.db.pool())
+        .await
+        .expect("read messages");
+        for (content, created_at, id) in rows {
+            eprintln!("stored: {content} at {created_at} ({id})");
+        }
+    }
     assert_eq!(contents(&server, conv).await, expected, "every message once, in order");
     assert!(a.run(&["outbox"]).await.ok().json().is_empty());
     let history = a.run(&["history", &conv.to_string(), "--limit", "500"]).await.ok().json();
