@@ -23,9 +23,27 @@ const BEGIN_AS: &str = "select set_config('role', $1, true), set_config('request
            limit 1),
          current_setting('statement_timeout')), true)";
 
+/// Begins a transaction that a cancelled caller cannot leave half open.
+///
+/// A request whose client goes away is dropped wherever it waits. Dropped inside sqlx's
+/// `begin()` — after Postgres ran `BEGIN`, before sqlx knew — the connection went back to
+/// the pool inside that transaction: the next request on it ran its `BEGIN` as a no-op, in
+/// the old transaction (its `now()`, so a message's `created_at`, from before; its role and
+/// claims until set again). Seen as a client's messages stored out of order after the
+/// client was killed mid-send. So `BEGIN` runs in a task of its own, which finishes even when
+/// the caller is gone; a `Transaction` that exists is rolled back on drop, as sqlx does.
+pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let pool = pool.clone();
+    match tokio::spawn(async move { pool.begin().await }).await {
+        Ok(tx) => tx,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(sqlx::Error::PoolClosed),
+    }
+}
+
 /// Begins a transaction as `caller`.
 pub async fn begin_as(pool: &PgPool, caller: &Caller) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin(pool).await?;
     sqlx::query(BEGIN_AS).bind(caller.role.as_str()).bind(&caller.claims_json).execute(&mut *tx).await?;
     Ok(tx)
 }
@@ -33,7 +51,7 @@ pub async fn begin_as(pool: &PgPool, caller: &Caller) -> Result<Transaction<'sta
 /// Begins a read-only transaction as `caller` (`GET /rpc/…`, as PostgREST runs it): a
 /// volatile function called that way cannot write (25006, a 405).
 pub async fn begin_read_only_as(pool: &PgPool, caller: &Caller) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin(pool).await?;
     sqlx::query("set transaction read only").execute(&mut *tx).await?;
     sqlx::query(BEGIN_AS).bind(caller.role.as_str()).bind(&caller.claims_json).execute(&mut *tx).await?;
     Ok(tx)

@@ -174,7 +174,7 @@ async fn signup(State(state): State<AppState>, headers: HeaderMap, body: axum::b
     };
     check_metadata(&metadata)?;
     let hash = state.hashing.hash(req.password).await.map_err(hash_error)?;
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::db::begin(&state.pool).await?;
     let inserted = sqlx::query_scalar::<_, uuid::Uuid>(
         "insert into auth.users (email, encrypted_password, raw_user_meta_data, email_confirmed_at, last_sign_in_at)
          values ($1, $2, $3, now(), now()) returning id",
@@ -237,7 +237,7 @@ fn too_many_failures() -> Error {
 /// Returns the attempt's row, to be removed when the password turns out right.
 async fn record_attempt(state: &AppState, email: &str, address: &str) -> Result<i64> {
     let limits = &state.config.auth;
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::db::begin(&state.pool).await?;
     sqlx::query("select pg_advisory_xact_lock(hashtext('werkfunk.sign_in.account:' || lower($1)))")
         .bind(email)
         .execute(&mut *tx)
@@ -299,7 +299,7 @@ async fn password_grant(state: &AppState, req: PasswordGrant, address: &str) -> 
             .await?;
         return Err(Error::auth(StatusCode::BAD_REQUEST, "invalid_credentials", "Invalid login credentials"));
     };
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::db::begin(&state.pool).await?;
     sqlx::query("delete from auth.sign_in_failures where id = $1").bind(attempt).execute(&mut *tx).await?;
     sqlx::query("update auth.users set last_sign_in_at = now() where id = $1").bind(user_id).execute(&mut *tx).await?;
     let session = session::issue(state, &mut tx, user_id).await?;
@@ -308,7 +308,7 @@ async fn password_grant(state: &AppState, req: PasswordGrant, address: &str) -> 
 }
 
 async fn refresh_grant(state: &AppState, req: RefreshGrant) -> Result<Json<Value>> {
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::db::begin(&state.pool).await?;
     let session = session::rotate(state, &mut tx, &req.refresh_token).await;
     // A reuse ends the session: commit that even though the request fails.
     tx.commit().await?;
@@ -382,7 +382,7 @@ async fn update_user(State(state): State<AppState>, headers: HeaderMap, body: ax
         }
         None => None,
     };
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::db::begin(&state.pool).await?;
     sqlx::query(
         "update auth.users set
            encrypted_password = coalesce($2, encrypted_password),

@@ -412,7 +412,7 @@ async fn authorize(
         spec.push_str("]}");
     }
     spec.push(']');
-    let mut tx = rt.feed_pool.begin().await?;
+    let mut tx = crate::db::begin(&rt.feed_pool).await?;
     let rows: Vec<(i64, i32, Uuid)> = sqlx::query_as(
         "select g.ord, a.claims_index, a.id
            from jsonb_array_elements($2::jsonb) with ordinality as g(spec, ord)
