@@ -14,14 +14,8 @@ impl Store {
     pub async fn replace_conversations(&self, list: &[rows::Conversation], now: DateTime<Utc>) -> StoreResult<()> {
         let list = list.to_vec();
         self.write(move |tx| {
-            let mut up = tx.prepare_cached(
-                "insert into conversations (id, kind, title, meta, created_at, updated_at, left_at)
-                 values (?1, ?2, ?3, ?4, ?5, ?6, null)
-                 on conflict (id) do update set kind = excluded.kind, title = excluded.title, meta = excluded.meta,
-                   updated_at = max(conversations.updated_at, excluded.updated_at), left_at = null",
-            )?;
             for c in &list {
-                up.execute(params![c.id.to_string(), c.kind, c.title, c.meta.to_string(), ts(c.created_at), ts(c.updated_at)])?;
+                upsert_conversation_tx(tx, c)?;
             }
             let ids: Vec<String> = list.iter().map(|c| c.id.to_string()).collect();
             let mut all = tx.prepare_cached("select id from conversations where left_at is null")?;
@@ -36,17 +30,7 @@ impl Store {
 
     pub async fn upsert_conversation(&self, c: &rows::Conversation) -> StoreResult<()> {
         let c = c.clone();
-        self.write(move |tx| {
-            tx.execute(
-                "insert into conversations (id, kind, title, meta, created_at, updated_at)
-                 values (?1, ?2, ?3, ?4, ?5, ?6)
-                 on conflict (id) do update set kind = excluded.kind, title = excluded.title, meta = excluded.meta,
-                   updated_at = max(conversations.updated_at, excluded.updated_at), left_at = null",
-                params![c.id.to_string(), c.kind, c.title, c.meta.to_string(), ts(c.created_at), ts(c.updated_at)],
-            )?;
-            Ok(())
-        })
-        .await
+        self.write(move |tx| upsert_conversation_tx(tx, &c)).await
     }
 
     /// Replaces the members of the conversations in `conversations` with `members`.
@@ -61,14 +45,7 @@ impl Store {
                  values (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             for m in &members {
-                ins.execute(params![
-                    m.conversation_id.to_string(),
-                    m.user_id.to_string(),
-                    m.id.to_string(),
-                    m.role,
-                    ts(m.joined_at),
-                    ts(m.last_read_at)
-                ])?;
+                ins.execute(member_params(m))?;
             }
             Ok(())
         })
@@ -84,14 +61,7 @@ impl Store {
                  values (?1, ?2, ?3, ?4, ?5, ?6)
                  on conflict (conversation_id, user_id) do update set role = excluded.role,
                    last_read_at = max(members.last_read_at, excluded.last_read_at)",
-                params![
-                    m.conversation_id.to_string(),
-                    m.user_id.to_string(),
-                    m.id.to_string(),
-                    m.role,
-                    ts(m.joined_at),
-                    ts(m.last_read_at)
-                ],
+                member_params(&m),
             )?;
             Ok(())
         })
@@ -327,4 +297,28 @@ pub struct Cursor {
     pub floor: Option<(DateTime<Utc>, Uuid)>,
     /// The cached history reaches the conversation's first message.
     pub complete: bool,
+}
+
+/// The server's conversation into the cache (back from "left", if it was).
+fn upsert_conversation_tx(tx: &rusqlite::Transaction<'_>, c: &rows::Conversation) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "insert into conversations (id, kind, title, meta, created_at, updated_at, left_at)
+         values (?1, ?2, ?3, ?4, ?5, ?6, null)
+         on conflict (id) do update set kind = excluded.kind, title = excluded.title, meta = excluded.meta,
+           updated_at = max(conversations.updated_at, excluded.updated_at), left_at = null",
+    )?
+    .execute(params![c.id.to_string(), c.kind, c.title, c.meta.to_string(), ts(c.created_at), ts(c.updated_at)])?;
+    Ok(())
+}
+
+/// A member row's columns in the order `(conversation_id, user_id, id, role, joined_at, last_read_at)`.
+fn member_params(m: &rows::ConversationMember) -> [Box<dyn rusqlite::ToSql>; 6] {
+    [
+        Box::new(m.conversation_id.to_string()),
+        Box::new(m.user_id.to_string()),
+        Box::new(m.id.to_string()),
+        Box::new(m.role.clone()),
+        Box::new(ts(m.joined_at)),
+        Box::new(ts(m.last_read_at)),
+    ]
 }
