@@ -182,7 +182,7 @@ async fn world() -> World {
             name: "wrong aud",
             apikey: Some(anon.clone()),
             bearer: Some(as_alice(json!({"sub": eve.id, "role": "authenticated", "aud": "somewhere-else", "exp": now + 600}))),
-            valid: true,
+            valid: false,
         },
         Cred { name: "anon key only", apikey: Some(anon.clone()), bearer: None, valid: true },
     ];
@@ -333,9 +333,7 @@ fn legitimately_allowed(endpoint: &str, cred: &Cred, anon_key: &str) -> bool {
         // stop anyone from signing in).
         "POST /auth/v1/signup" | "POST /auth/v1/token" => cred.apikey.as_deref() == Some(anon_key),
         // A valid session of Eve's asking about or acting on Eve herself.
-        "GET /auth/v1/user" | "PUT /auth/v1/user" | "POST /auth/v1/logout" => {
-            cred.name == "another user's token" || cred.name == "wrong aud"
-        }
+        "GET /auth/v1/user" | "PUT /auth/v1/user" | "POST /auth/v1/logout" => cred.name == "another user's token",
         _ => false,
     }
 }

@@ -51,7 +51,14 @@ pub enum JwtError {
     Expired { seconds_ago: i64 },
     #[error("JWT role is not anon, authenticated or service_role")]
     Role,
+    #[error("JWT not in audience")]
+    Audience,
 }
+
+/// The audience of the tokens this server issues (GoTrue's `GOTRUE_JWT_AUD` default). A
+/// token that names another audience was meant for someone else and is refused; one without
+/// `aud` (an API key) is not, as PostgREST does with `jwt-aud` set.
+pub const AUDIENCE: &str = "authenticated";
 
 /// A verified token: its claims, the role they select, and the raw claims JSON that is
 /// handed to Postgres as `request.jwt.claims`.
@@ -94,7 +101,7 @@ impl Keys {
         format!("{input}.{sig}")
     }
 
-    /// Verifies signature, algorithm, expiry (against `now`, seconds) and role.
+    /// Verifies signature, algorithm, expiry (against `now`, seconds), audience and role.
     pub fn verify(&self, token: &str, now: i64) -> Result<Verified, JwtError> {
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
@@ -114,6 +121,9 @@ impl Keys {
         let claims: Claims = serde_json::from_value(value.clone()).map_err(|_| JwtError::Malformed)?;
         if claims.exp <= now {
             return Err(JwtError::Expired { seconds_ago: now - claims.exp });
+        }
+        if claims.aud.as_deref().is_some_and(|aud| aud != AUDIENCE) {
+            return Err(JwtError::Audience);
         }
         let role = DbRole::parse(&claims.role).ok_or(JwtError::Role)?;
         if role == DbRole::Authenticated && claims.sub.is_none() {
@@ -165,6 +175,13 @@ mod tests {
 
         let postgres = keys.sign(&json!({"role": "postgres", "exp": 2000}));
         assert_eq!(keys.verify(&postgres, 1500).unwrap_err(), JwtError::Role);
+
+        // A token for another audience is refused; this server's own audience, or none (an
+        // API key), is not.
+        let elsewhere = keys.sign(&json!({"sub": uid, "role": "authenticated", "aud": "somewhere-else", "exp": 2000}));
+        assert_eq!(keys.verify(&elsewhere, 1500).unwrap_err(), JwtError::Audience);
+        let ours = keys.sign(&json!({"sub": uid, "role": "authenticated", "aud": AUDIENCE, "exp": 2000}));
+        assert_eq!(keys.verify(&ours, 1500).unwrap().claims.aud.as_deref(), Some(AUDIENCE));
 
         let mut tampered = t.clone();
         tampered.insert(tampered.len() - 2, 'x');

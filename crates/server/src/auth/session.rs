@@ -49,7 +49,7 @@ fn access_token(state: &AppState, user: &Value, session_id: Uuid) -> (String, i6
     let claims = json!({
         "iss": "werkfunk/auth/v1",
         "sub": user["id"],
-        "aud": "authenticated",
+        "aud": jwt::AUDIENCE,
         "exp": exp,
         "iat": now,
         "email": user["email"],

@@ -44,6 +44,7 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller> {
             CallerError::InvalidKey(JwtError::Expired { .. }) => ("PGRST303", "JWT expired".to_owned()),
             CallerError::InvalidKey(_) => ("PGRST301", "Invalid API key".to_owned()),
             CallerError::InvalidToken(JwtError::Expired { .. }) => ("PGRST303", "JWT expired".to_owned()),
+            CallerError::InvalidToken(JwtError::Audience) => ("PGRST303", "JWT not in audience".to_owned()),
             CallerError::InvalidToken(j) => ("PGRST301", j.to_string()),
         };
         Error::rest(StatusCode::UNAUTHORIZED, code, message)
