@@ -57,8 +57,9 @@ pub struct Settings {
     /// Workload clients (by index) whose wall clock is off by this many seconds
     /// (libfaketime; ahead if positive).
     pub clock_skews: Vec<(usize, i64)>,
-    /// A supabase-js client (`js/supabase-client.mjs`, named `j0`) sends beside the CLI
-    /// clients, in the group conversation. Needs `node` and `tests/supabase-js/node_modules`.
+    /// A supabase-js client (`js/supabase-client.mjs`, named `j0`) works beside the CLI
+    /// clients in the group conversation — sends, edits, deletes, reads — and keeps a mirror of
+    /// it from realtime changes. Needs `node` and `tests/supabase-js/node_modules`.
     pub supabase_js: bool,
 }
 
@@ -145,9 +146,8 @@ pub struct Report {
     /// Refresh tokens the server issued to each client's user (a sign-in or a refresh
     /// each): how often each client renewed its session.
     pub refresh_tokens: BTreeMap<String, i64>,
-    /// The supabase-js client's figures (`None` when it did not run): sends confirmed,
-    /// requests retried, sign-ins.
-    pub supabase_js: Option<(u64, u64, u64)>,
+    /// The supabase-js client's figures (`None` when it did not run).
+    pub supabase_js: Option<JsFigures>,
     pub failures: Vec<String>,
 }
 
@@ -192,10 +192,40 @@ impl Report {
             "unread_left": self.unread_left,
             "clock_skews_secs": self.clock_skews.iter().map(|(c, s)| json!({"client": c, "offset": s})).collect::<Vec<_>>(),
             "refresh_tokens_issued": self.refresh_tokens,
-            "supabase_js": self.supabase_js.map(|(sent, retries, sign_ins)| json!({"sent_confirmed": sent, "requests_retried": retries, "sign_ins": sign_ins})),
+            "supabase_js": self.supabase_js.as_ref().map(|f| json!({
+                "sent_confirmed": f.sent,
+                "edits": f.edits,
+                "deletes": f.deletes,
+                "reads": f.reads,
+                "requests_retried": f.retries,
+                "sign_ins": f.sign_ins,
+                "channel_joins": f.joins,
+                "refetches": f.refetches,
+                "mirror_rows": f.mirror_rows,
+                "errors": f.errors,
+            })),
             "failures": self.failures,
         })
     }
+}
+
+/// What the supabase-js client did, by its own count.
+#[derive(Debug, Clone, Default)]
+pub struct JsFigures {
+    pub sent: u64,
+    pub edits: u64,
+    pub deletes: u64,
+    pub reads: u64,
+    /// Requests that failed (cut, refused, token expired) and were sent again.
+    pub retries: u64,
+    pub sign_ins: u64,
+    /// `SUBSCRIBED` answers: the first join and every rejoin after a cut or a closed channel.
+    pub joins: u64,
+    /// Refetches of the conversation over REST (one per join).
+    pub refetches: u64,
+    pub mirror_rows: u64,
+    /// The errors its requests were answered with, by code or message.
+    pub errors: Value,
 }
 
 /// One send as its client saw it.
@@ -312,6 +342,7 @@ pub async fn run(settings: Settings) -> Result<Report> {
         let rng = seed::rng(settings.seed, 100 + i as u64);
         workers.push(tokio::spawn(work(c.clone(), proxy.url(), convs, rng, deadline, settings.kill_rate)));
     }
+    let (finish_js, js_finished) = tokio::sync::oneshot::channel::<()>();
     let js = js_user.as_ref().map(|(email, id)| {
         let mut node = tokio::process::Command::new("node");
         node.arg(crate_root().join("js/supabase-client.mjs"))
@@ -320,18 +351,31 @@ pub async fn run(settings: Settings) -> Result<Report> {
             .env("WERKFUNK_JS_EMAIL", email)
             .env("WERKFUNK_JS_PASSWORD", PASSWORD)
             .env("WERKFUNK_JS_USER_ID", id.to_string())
-            .env("WERKFUNK_JS_CONVERSATIONS", group.to_string())
+            .env("WERKFUNK_JS_CONVERSATION", group.to_string())
             .env("WERKFUNK_JS_NAME", "j0")
             .env("WERKFUNK_JS_SECS", settings.duration.as_secs().to_string())
+            .env("WERKFUNK_JS_SEED", seed::rng(settings.seed, 4).gen::<u64>().to_string())
             .env("WERKFUNK_SUPABASE_JS_DIR", &js_dir)
-            .stdin(std::process::Stdio::null())
+            .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
-        let limit = settings.duration + Duration::from_secs(120);
+        // The faults, then the other clients' sync (up to 10 rounds of 90 s commands each).
+        let limit = settings.duration + Duration::from_secs(20 * 60);
         tokio::spawn(async move {
-            let child = node.spawn()?;
-            match tokio::time::timeout(limit, child.wait_with_output()).await {
+            let mut child = node.spawn()?;
+            let stdin = child.stdin.take();
+            // Told to finish once the other clients have synced (or the run gave up on them).
+            let finisher = tokio::spawn(async move {
+                let _ = js_finished.await;
+                if let Some(mut stdin) = stdin {
+                    use tokio::io::AsyncWriteExt;
+                    let _ = stdin.write_all(b"finish\n").await;
+                }
+            });
+            let out = tokio::time::timeout(limit, child.wait_with_output()).await;
+            finisher.abort();
+            match out {
                 Ok(out) => Ok(out?),
                 Err(_) => Err(Error::Setup("the supabase-js client did not end in time".into())),
             }
@@ -410,15 +454,19 @@ pub async fn run(settings: Settings) -> Result<Report> {
 
     let mut all_logs = logs;
     all_logs.push(sleeper_log);
+    let _ = finish_js.send(());
     let js_log = match (js, &js_user) {
         (Some(task), Some((_, id))) => {
             let out = task.await.map_err(|e| Error::Setup(format!("supabase-js client: {e}")))??;
-            let (log, figures) = js_log_of(&String::from_utf8_lossy(&out.stdout));
+            let mut js = js_log_of(&String::from_utf8_lossy(&out.stdout));
+            js.trace = String::from_utf8_lossy(&out.stderr).into_owned();
             if !out.status.success() {
-                report.failures.push(format!("the supabase-js client failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
+                report.failures.push(format!("the supabase-js client failed: {}", tail.join("\n")));
             }
-            report.supabase_js = Some(figures);
-            Some(("j0".to_owned(), *id, log))
+            report.supabase_js = Some(js.figures.clone());
+            Some(("j0".to_owned(), *id, js))
         }
         _ => None,
     };
@@ -428,7 +476,7 @@ pub async fn run(settings: Settings) -> Result<Report> {
     faults.client_stops = all_logs.iter().map(|l| l.stops).sum();
     faults.server_failed_starts = server.failed_starts;
     report.faults = faults;
-    for l in &all_logs {
+    for l in all_logs.iter().chain(js_log.as_ref().map(|(_, _, js)| &js.log)) {
         report.failures.extend(l.failures.iter().cloned());
     }
     report.duration_secs = started.elapsed().as_secs();
@@ -437,6 +485,10 @@ pub async fn run(settings: Settings) -> Result<Report> {
         let tail = std::fs::read_to_string(&log).unwrap_or_default();
         let tail: Vec<&str> = tail.lines().rev().take(30).collect();
         eprintln!("server log (last lines, newest first):\n{}", tail.join("\n"));
+        if let Some((_, _, js)) = &js_log {
+            let tail: Vec<&str> = js.trace.lines().rev().take(150).collect();
+            eprintln!("supabase-js client's trace (last lines, newest first):\n{}", tail.join("\n"));
+        }
     }
     drop(cluster);
     Ok(report)
@@ -618,13 +670,17 @@ async fn check(
     db_url: &str,
     clients: &[(Arc<CliClient>, Uuid)],
     logs: &[ClientLog],
-    js: Option<&(String, Uuid, ClientLog)>,
+    js: Option<&(String, Uuid, JsRun)>,
     url: &str,
     [group, direct]: [Uuid; 2],
 ) -> Result<()> {
     // Every client's log by name: the CLI clients', and the supabase-js client's.
-    let named: Vec<(&str, &ClientLog)> =
-        logs.iter().zip(clients).map(|(log, (c, _))| (c.name.as_str(), log)).chain(js.map(|(n, _, l)| (n.as_str(), l))).collect();
+    let named: Vec<(&str, &ClientLog)> = logs
+        .iter()
+        .zip(clients)
+        .map(|(log, (c, _))| (c.name.as_str(), log))
+        .chain(js.map(|(n, _, r)| (n.as_str(), &r.log)))
+        .collect();
     // Every id a client was given, with its (client, seq).
     let known: HashMap<Uuid, (String, u64)> =
         named.iter().flat_map(|(name, log)| log.sends.iter().filter_map(|s| Some((s.id?, (name.to_string(), s.seq))))).collect();
@@ -738,9 +794,9 @@ async fn check(
         report.reads += log.reads;
     }
     // Messages deleted that nobody deleted.
-    let deleted_by_someone: std::collections::HashSet<Uuid> = logs
+    let deleted_by_someone: std::collections::HashSet<Uuid> = named
         .iter()
-        .flat_map(|l| l.changes.iter().filter(|(_, cs)| cs.iter().any(|c| c.content.is_none())).map(|(id, _)| *id))
+        .flat_map(|(_, l)| l.changes.iter().filter(|(_, cs)| cs.iter().any(|c| c.content.is_none())).map(|(id, _)| *id))
         .collect();
     for r in rows.iter().filter(|r| r.deleted && !deleted_by_someone.contains(&r.id)) {
         report.deletes_wrong += 1;
@@ -766,6 +822,24 @@ async fn check(
         last.insert(key, (seq, r));
     }
 
+    // The supabase-js client's mirror equals what the server shows it, and reading cleared
+    // its unread count.
+    if let Some((name, _, run)) = js {
+        let expected: BTreeMap<Uuid, (String, bool)> =
+            rows.iter().filter(|r| r.conversation == group).map(|r| (r.id, (r.content.clone(), r.deleted))).collect();
+        match &run.mirror {
+            Some(mirror) => compare_cache(report, name, group, &expected, mirror),
+            None => {
+                report.caches_diverged += 1;
+                report.failures.push(format!("{name}: printed no mirror"));
+            }
+        }
+        if run.unread != Some(0) {
+            report.unread_left += 1;
+            report.failures.push(format!("{name}: {group} unread after reading: {:?}", run.unread));
+        }
+    }
+
     // Every cache equals what the server shows that user.
     for (i, (c, _)) in clients.iter().enumerate() {
         let mine: Vec<Uuid> = if i < 2 { vec![group, direct] } else { vec![group] };
@@ -784,27 +858,7 @@ async fn check(
                     Some((id, (m["content"].as_str().unwrap_or("").to_owned(), m["deleted"].as_bool().unwrap_or(false))))
                 })
                 .collect();
-            let same = expected.len() == cached.len()
-                && expected.iter().all(|(id, (content, deleted))| {
-                    cached.get(id).is_some_and(|(cc, cd)| cd == deleted && (*deleted || cc == content))
-                });
-            if !same {
-                report.caches_diverged += 1;
-                let missing: Vec<&Uuid> = expected.keys().filter(|k| !cached.contains_key(k)).collect();
-                let extra: Vec<&Uuid> = cached.keys().filter(|k| !expected.contains_key(k)).collect();
-                let differ: Vec<String> = expected
-                    .iter()
-                    .filter(|(id, e)| cached.get(id).is_some_and(|c| c != *e))
-                    .map(|(id, e)| format!("{id}: server {e:?}, cache {:?}", cached.get(id)))
-                    .take(5)
-                    .collect();
-                report.failures.push(format!(
-                    "{}: cache of {conv} differs from the server: {} expected, {} cached, missing {missing:?}, extra {extra:?}, differing {differ:?}",
-                    c.name,
-                    expected.len(),
-                    cached.len()
-                ));
-            }
+            compare_cache(report, &c.name, conv, &expected, &cached);
         }
         // Reading clears the unread count.
         for conv in &mine {
@@ -823,6 +877,38 @@ async fn check(
         }
     }
     Ok(())
+}
+
+/// Counts and names a client's cache of `conv` that differs from the server's rows of it:
+/// the same ids, each with the same deleted flag and, when not deleted, the same text.
+fn compare_cache(
+    report: &mut Report,
+    name: &str,
+    conv: Uuid,
+    expected: &BTreeMap<Uuid, (String, bool)>,
+    cached: &BTreeMap<Uuid, (String, bool)>,
+) {
+    let same = expected.len() == cached.len()
+        && expected
+            .iter()
+            .all(|(id, (content, deleted))| cached.get(id).is_some_and(|(cc, cd)| cd == deleted && (*deleted || cc == content)));
+    if same {
+        return;
+    }
+    report.caches_diverged += 1;
+    let missing: Vec<&Uuid> = expected.keys().filter(|k| !cached.contains_key(k)).collect();
+    let extra: Vec<&Uuid> = cached.keys().filter(|k| !expected.contains_key(k)).collect();
+    let differ: Vec<String> = expected
+        .iter()
+        .filter(|(id, e)| cached.get(id).is_some_and(|c| c != *e))
+        .map(|(id, e)| format!("{id}: server {e:?}, cache {:?}", cached.get(id)))
+        .take(5)
+        .collect();
+    report.failures.push(format!(
+        "{name}: cache of {conv} differs from the server: {} expected, {} cached, missing {missing:?}, extra {extra:?}, differing {differ:?}",
+        expected.len(),
+        cached.len()
+    ));
 }
 
 /// The folder of this crate's sources.
@@ -847,11 +933,21 @@ async fn sign_up_over_http(url: &str, anon_key: &str, email: &str) -> Result<Uui
     body["user"]["id"].as_str().and_then(|s| s.parse().ok()).ok_or_else(|| Error::Setup(format!("signup of j0 failed: {body}")))
 }
 
-/// The supabase-js client's confirmed sends as a [`ClientLog`], and its figures (sends
-/// confirmed, requests retried, sign-ins).
-fn js_log_of(stdout: &str) -> (ClientLog, (u64, u64, u64)) {
-    let mut log = ClientLog::default();
-    let mut figures = (0, 0, 0);
+/// What the supabase-js client printed: its log (confirmed sends, edits, deletes, reads, and
+/// its own failures), its figures, its mirror of the conversation and its last unread count.
+#[derive(Debug, Default)]
+struct JsRun {
+    log: ClientLog,
+    figures: JsFigures,
+    mirror: Option<BTreeMap<Uuid, (String, bool)>>,
+    unread: Option<i64>,
+    /// Its trace (stderr): channel states, refetches, auth events, changes received.
+    trace: String,
+}
+
+fn js_log_of(stdout: &str) -> JsRun {
+    let mut run = JsRun::default();
+    let log = &mut run.log;
     for line in stdout.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
         if let Some(s) = line.get("sent") {
             let (Some(seq), Some(id), Some(conversation)) = (
@@ -868,11 +964,40 @@ fn js_log_of(stdout: &str) -> (ClientLog, (u64, u64, u64)) {
                 id: Some(id),
                 state: "sent".to_owned(),
             });
+        } else if let Some(c) = line.get("change") {
+            let Some(id) = c["id"].as_str().and_then(|v| v.parse().ok()) else { continue };
+            let content = c["content"].as_str().map(str::to_owned);
+            if content.is_some() {
+                run.figures.edits += 1;
+            } else {
+                run.figures.deletes += 1;
+            }
+            log.changes.entry(id).or_default().push(ChangeRec { content, confirmed: c["confirmed"] == json!(true) });
+        } else if line.get("read").is_some() {
+            log.reads += 1;
+            run.figures.reads += 1;
+        } else if let Some(f) = line.get("failure") {
+            log.failures.push(f.as_str().unwrap_or_default().to_owned());
+        } else if let Some(u) = line.get("unread") {
+            run.unread = u.as_i64();
+        } else if let Some(m) = line.get("mirror").and_then(Value::as_array) {
+            run.mirror = Some(
+                m.iter()
+                    .filter_map(|r| {
+                        let id = r["id"].as_str()?.parse().ok()?;
+                        Some((id, (r["content"].as_str().unwrap_or_default().to_owned(), r["deleted"] == json!(true))))
+                    })
+                    .collect(),
+            );
         } else if let Some(d) = line.get("done") {
-            figures.1 = d["retries"].as_u64().unwrap_or(0);
-            figures.2 = d["signIns"].as_u64().unwrap_or(0);
+            run.figures.retries = d["retries"].as_u64().unwrap_or(0);
+            run.figures.sign_ins = d["signIns"].as_u64().unwrap_or(0);
+            run.figures.refetches = d["refetches"].as_u64().unwrap_or(0);
+            run.figures.joins = d["joins"].as_u64().unwrap_or(0);
+            run.figures.errors = d["errors"].clone();
         }
     }
-    figures.0 = log.sends.len() as u64;
-    (log, figures)
+    run.figures.sent = log.sends.len() as u64;
+    run.figures.mirror_rows = run.mirror.as_ref().map_or(0, |m| m.len() as u64);
+    run
 }
