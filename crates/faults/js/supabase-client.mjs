@@ -15,8 +15,9 @@
 //   server closes (an expired token) is opened again.
 // - Then it waits for `finish` on stdin (the other clients have synced), marks the
 //   conversation read and asks for its unread count, sends one last message and waits until
-//   that message reaches the mirror over the socket (changes arrive in commit order, so every
-//   earlier change has arrived too), and prints the mirror.
+//   that message is in the mirror and no refetch is under way (changes arrive in commit
+//   order, so every change since the last join has arrived, and that join's refetch has
+//   the rest), and prints the mirror.
 //
 // Output: one JSON line per confirmed send (`sent`), edit or delete (`change`), read (`read`),
 // then `unread`, `mirror` and `done`; `failure` lines for what the harness must count as failed.
@@ -139,8 +140,19 @@ function merge(row) {
 }
 
 let refetches = 0;
+// Refetches under way: the mirror is complete only once the last one has been merged.
+let refetching = 0;
 async function refetch() {
   refetches += 1;
+  refetching += 1;
+  try {
+    await refetchPages();
+  } finally {
+    refetching -= 1;
+  }
+}
+
+async function refetchPages() {
   const page = 1000;
   for (let from = 0; ; from += page) {
     const result = await untilConfirmed(() =>
@@ -153,7 +165,7 @@ async function refetch() {
         .range(from, from + page - 1),
     );
     if (!result) return;
-    trace(`refetch ${refetches}: ${result.data.length} rows from ${from}`);
+    trace(`refetch ${refetches}: ${result.data.length} rows from ${from}, ${refetching} under way`);
     result.data.forEach(merge);
     if (result.data.length < page) return;
   }
@@ -255,9 +267,12 @@ print({ unread: unread ? unread.data : null });
 
 const last = await send();
 trace(`last message ${last}`);
+// The last message arrives live once the channel is joined, possibly before the refetch of
+// that join (what was missed while the socket was down) is merged: wait for both.
 const waitUntil = Date.now() + 90000;
-while (last && !mirror.has(last) && Date.now() < waitUntil) await sleep(100);
-if (!last || !mirror.has(last)) print({ failure: `${name}: its last message ${last} did not reach its mirror within 90 s` });
+const complete = () => last && mirror.has(last) && refetching === 0;
+while (!complete() && Date.now() < waitUntil) await sleep(100);
+if (!complete()) print({ failure: `${name}: its last message ${last} did not reach its mirror, or a refetch did not end, within 90 s` });
 print({ mirror: [...mirror].map(([id, m]) => ({ id, content: m.content, deleted: m.deleted })) });
 clearInterval(keepFresh);
 await print({ done: { seq, retries, signIns, refetches, joins, errors } });
