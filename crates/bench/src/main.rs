@@ -76,9 +76,10 @@ impl Env {
     }
 }
 
-/// An access token for `user` as `/auth/v1` signs it, and the claims JSON the server hands
-/// to Postgres for it (what the baselines set with `set_config`).
-pub fn member_token(keys: &Keys, user: Uuid, email: &str) -> (String, String) {
+/// An access token for `user` in `session` (a row of `auth.sessions`) as `/auth/v1` signs it,
+/// and the claims JSON the server hands to Postgres for it (what the baselines set with
+/// `set_config`).
+pub fn member_token(keys: &Keys, user: Uuid, session: Uuid, email: &str) -> (String, String) {
     let now = werkfunk_server::jwt::now();
     let claims = json!({
         "iss": "werkfunk/auth/v1",
@@ -93,7 +94,7 @@ pub fn member_token(keys: &Keys, user: Uuid, email: &str) -> (String, String) {
         "role": "authenticated",
         "aal": "aal1",
         "amr": [{"method": "password", "timestamp": now}],
-        "session_id": Uuid::new_v4(),
+        "session_id": session,
         "is_anonymous": false,
     });
     (keys.sign(&claims), claims.to_string())

@@ -57,12 +57,16 @@ async fn insert_as(pool: &PgPool, sql: &str, user: &User, payload: String, notif
 /// access tokens signed as /auth/v1 signs them.
 async fn create_users(env: &Env, admin: &PgPool, n: usize) -> Result<Vec<User>> {
     let tag = Uuid::new_v4().simple().to_string()[..8].to_owned();
-    let rows: Vec<(Uuid, String)> = sqlx::query_as(
-        "insert into auth.users (email, encrypted_password, raw_user_meta_data, email_confirmed_at)
-         select 'bench-' || $1 || '-' || g || '@werkfunk.bench', 'x',
-                jsonb_build_object('full_name', 'Bench ' || g, 'role', 'customer'), now()
-           from generate_series(1, $2::int) g
-         returning id, email::text",
+    // Each user with a session of its own: the server refuses a token whose session is gone.
+    let rows: Vec<(Uuid, String, Uuid)> = sqlx::query_as(
+        "with u as (
+           insert into auth.users (email, encrypted_password, raw_user_meta_data, email_confirmed_at)
+           select 'bench-' || $1 || '-' || g || '@werkfunk.bench', 'x',
+                  jsonb_build_object('full_name', 'Bench ' || g, 'role', 'customer'), now()
+             from generate_series(1, $2::int) g
+           returning id, email::text),
+         s as (insert into auth.sessions (user_id) select id from u returning id, user_id)
+         select u.id, u.email, s.id from u join s on s.user_id = u.id",
     )
     .bind(&tag)
     .bind(n as i32)
@@ -70,8 +74,8 @@ async fn create_users(env: &Env, admin: &PgPool, n: usize) -> Result<Vec<User>> 
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, email)| {
-            let (token, claims) = crate::member_token(&env.keys, id, &email);
+        .map(|(id, email, session)| {
+            let (token, claims) = crate::member_token(&env.keys, id, session, &email);
             User { id, token, claims }
         })
         .collect())

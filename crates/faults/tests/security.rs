@@ -171,12 +171,13 @@ async fn world() -> World {
         Cred { name: "garbage bearer", apikey: Some(anon.clone()), bearer: Some("a.b.c".into()), valid: false },
         // Signed correctly, so accepted as credentials: RLS must give them nothing of Alice's.
         Cred { name: "another user's token", apikey: Some(anon.clone()), bearer: Some(eve.access_token.clone()), valid: true },
-        Cred { name: "deleted user's token", apikey: Some(anon.clone()), bearer: Some(gone.access_token.clone()), valid: true },
+        // Signed correctly, but their session has ended: refused like a bad token.
+        Cred { name: "deleted user's token", apikey: Some(anon.clone()), bearer: Some(gone.access_token.clone()), valid: false },
         Cred {
             name: "signed-out session's token",
             apikey: Some(anon.clone()),
             bearer: Some(left.access_token.clone()),
-            valid: true,
+            valid: false,
         },
         Cred {
             name: "wrong aud",
@@ -246,7 +247,6 @@ fn endpoints(w: &World) -> Vec<Endpoint> {
             Some(json!({"password": "Neues-Passwort-99", "data": {"x": MARK}})),
             false,
         ),
-        e("POST /auth/v1/logout", Method::POST, "/auth/v1/logout".into(), None, false),
         e(
             "POST /auth/v1/signup",
             Method::POST,
@@ -322,6 +322,9 @@ fn endpoints(w: &World) -> Vec<Endpoint> {
             Some(json!({"messages": [{"topic": format!("messages:{conv}"), "event": "typing", "payload": {"m": MARK}}]})),
             false,
         ),
+        // Last: Eve's own valid token signs her out here, and a token whose session has
+        // ended is refused everywhere after it.
+        e("POST /auth/v1/logout", Method::POST, "/auth/v1/logout".into(), None, false),
     ]
 }
 
@@ -424,13 +427,14 @@ async fn every_endpoint_refuses_every_bad_credential_and_nothing_is_written() {
                 continue;
             }
             if !cred.valid {
-                // GoTrue answers a bad bearer with 403 `bad_jwt`; everything else with 401.
+                // GoTrue answers a bad bearer with 403 `bad_jwt` (`session_not_found` when its
+                // session has ended); everything else with 401.
                 let refused = status == StatusCode::UNAUTHORIZED
                     || (ep.name.starts_with("GET /auth")
                         || ep.name.starts_with("PUT /auth")
                         || ep.name.starts_with("POST /auth/v1/logout"))
                         && status == StatusCode::FORBIDDEN
-                        && body.contains("bad_jwt");
+                        && (body.contains("bad_jwt") || body.contains("session_not_found"));
                 if !refused {
                     problems.push(format!("{} with {}: expected 401, got {status} {body}", ep.name, cred.name));
                 }
@@ -917,4 +921,60 @@ async fn password_guessing_is_limited_across_processes_and_a_replayed_refresh_to
     assert_ne!(before["auth.sessions"], after["auth.sessions"], "the session is gone");
     b.stop().await;
     a.stop().await;
+}
+
+/// "Sign out everywhere else" locks a lost laptop out at once: the token of a session that
+/// has ended reads and writes nothing more, even the member's own conversation, on REST and
+/// on a realtime join — while the device that signed it out goes on. A deleted member's
+/// token likewise. (PostgREST would honour such tokens until they expire.)
+#[tokio::test]
+async fn a_token_whose_session_has_ended_is_refused_even_on_the_members_own_conversation() {
+    let server = TestServer::start().await;
+    let (alice, bob, conv) = server.alice_and_bob().await;
+    let resp = server
+        .request(Method::POST, "/auth/v1/token?grant_type=password", None)
+        .json(&json!({"email": alice.email, "password": alice.password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "Alice signs in on her laptop too");
+    let body: Value = resp.json().await.unwrap();
+    let laptop = TestUser { access_token: body["access_token"].as_str().unwrap().to_owned(), ..alice.clone() };
+    let read = |user: &TestUser| {
+        server.request(Method::GET, &format!("/rest/v1/messages?select=id&conversation_id=eq.{conv}"), Some(user)).send()
+    };
+    let send = |user: &TestUser, content: &str| {
+        server
+            .request(Method::POST, "/rest/v1/messages", Some(user))
+            .json(&json!({"conversation_id": conv, "sender_id": user.id, "content": content}))
+            .send()
+    };
+    assert_eq!(send(&laptop, "vom Laptop").await.unwrap().status(), StatusCode::CREATED, "the laptop writes while signed in");
+
+    // From her phone, Alice signs out every other session.
+    let resp = server.request(Method::POST, "/auth/v1/logout?scope=others", Some(&alice)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let before = snapshot(&server).await;
+    let resp = read(&laptop).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "the laptop's token no longer reads");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "PGRST301", "{body}");
+    assert!(body["message"].as_str().unwrap_or("").contains("session"), "the error names the ended session: {body}");
+    assert_eq!(send(&laptop, "nach dem Abmelden").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let mut socket = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    let reply = socket.join(&format!("realtime:messages:{conv}"), json!({}), Some(&laptop.access_token)).await;
+    assert_eq!(reply.payload["status"], "error", "the laptop cannot join the conversation: {}", reply.payload);
+    assert_eq!(snapshot(&server).await, before, "nothing was written");
+
+    // The phone goes on.
+    let resp = read(&alice).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let rows: Value = resp.json().await.unwrap();
+    assert_eq!(rows.as_array().map(Vec::len), Some(1), "the phone reads the conversation: {rows}");
+
+    // A deleted member's token reads nothing more either.
+    assert_eq!(read(&bob).await.unwrap().status(), StatusCode::OK);
+    sqlx::query("delete from auth.users where id = $1").bind(bob.id).execute(server.db.pool()).await.unwrap();
+    assert_eq!(read(&bob).await.unwrap().status(), StatusCode::UNAUTHORIZED, "a deleted member's token is refused");
+    server.stop().await;
 }

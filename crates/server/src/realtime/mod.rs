@@ -345,7 +345,7 @@ impl Realtime {
         let Some(conversation) = members_only(sub_topic) else { return Ok(None) };
         let denied = || denied(sub_topic);
         let conversation = conversation.ok_or_else(denied)?;
-        if self.visible_conversations(caller, &[conversation]).await?.contains(&conversation) {
+        if self.visible_conversations(caller, &[conversation]).await.map_err(|e| e.to_string())?.contains(&conversation) {
             Ok(Some(conversation))
         } else {
             Err(denied())
@@ -353,7 +353,7 @@ impl Realtime {
     }
 
     /// Which of `conversations` Postgres lets `caller` see, in one transaction.
-    pub async fn visible_conversations(&self, caller: &Caller, conversations: &[Uuid]) -> Result<HashSet<Uuid>, String> {
+    pub async fn visible_conversations(&self, caller: &Caller, conversations: &[Uuid]) -> Result<HashSet<Uuid>, MembershipError> {
         let seen = async {
             let mut tx = crate::db::begin_as(&self.pool, caller).await?;
             let seen: Vec<Uuid> = sqlx::query_scalar("select id from public.conversations where id = any($1)")
@@ -361,19 +361,33 @@ impl Realtime {
                 .fetch_all(&mut *tx)
                 .await?;
             tx.rollback().await?;
-            Ok::<Vec<Uuid>, sqlx::Error>(seen)
+            Ok::<Vec<Uuid>, crate::db::BeginError>(seen)
         }
         .await;
         match seen {
             Ok(seen) => Ok(seen.into_iter().collect()),
+            Err(crate::db::BeginError::SessionEnded) => Err(MembershipError::SessionEnded),
             // No privilege on conversations at all (the anon role): simply not a member.
-            Err(e) if crate::error::db_error(&e).is_some_and(|d| d.code() == "42501") => Ok(HashSet::new()),
+            Err(crate::db::BeginError::Db(e)) if crate::error::db_error(&e).is_some_and(|d| d.code() == "42501") => {
+                Ok(HashSet::new())
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "realtime: membership check failed");
-                Err("Unknown Error on Channel".to_owned())
+                Err(MembershipError::Unavailable)
             }
         }
     }
+}
+
+/// Why a membership check gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum MembershipError {
+    /// The caller's token is valid but its session has ended ([`crate::db::BeginError`]).
+    #[error("Unauthorized: Session from session_id claim in JWT does not exist")]
+    SessionEnded,
+    /// The database did not answer (logged where it happened).
+    #[error("Unknown Error on Channel")]
+    Unavailable,
 }
 
 /// Supabase's refusal of a topic the caller may not read.
@@ -608,7 +622,12 @@ async fn api_broadcast(State(state): State<AppState>, headers: HeaderMap, body: 
         let ids: Vec<Uuid> = conversations.iter().map(|(c, _)| *c).collect();
         let visible = match state.realtime.visible_conversations(&caller, &ids).await {
             Ok(v) => v,
-            Err(reason) => return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"message": reason}))).into_response(),
+            Err(e @ MembershipError::SessionEnded) => {
+                return (StatusCode::UNAUTHORIZED, Json(json!({"message": e.to_string()}))).into_response()
+            }
+            Err(e @ MembershipError::Unavailable) => {
+                return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"message": e.to_string()}))).into_response()
+            }
         };
         if let Some((_, sub)) = conversations.iter().find(|(c, _)| !visible.contains(c)) {
             return (StatusCode::FORBIDDEN, Json(json!({"message": denied(sub)}))).into_response();

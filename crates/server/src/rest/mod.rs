@@ -151,7 +151,10 @@ struct Shape {
 /// The caller's transaction, read-only if asked.
 async fn begin(state: &AppState, caller: &Caller, read_only: bool) -> Result<sqlx::Transaction<'static, Postgres>> {
     let tx = if read_only { db::begin_read_only_as(&state.pool, caller).await } else { db::begin_as(&state.pool, caller).await };
-    tx.map_err(|e| Error::from_db(e, caller.role))
+    tx.map_err(|e| match e {
+        db::BeginError::Db(e) => Error::from_db(e, caller.role),
+        ended @ db::BeginError::SessionEnded => Error::rest(StatusCode::UNAUTHORIZED, "PGRST301", ended.to_string()),
+    })
 }
 
 /// Runs `sql` as the caller and shapes its rows; the transaction commits only if the
