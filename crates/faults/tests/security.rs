@@ -925,8 +925,9 @@ async fn password_guessing_is_limited_across_processes_and_a_replayed_refresh_to
 
 /// "Sign out everywhere else" locks a lost laptop out at once: the token of a session that
 /// has ended reads and writes nothing more, even the member's own conversation, on REST and
-/// on a realtime join — while the device that signed it out goes on. A deleted member's
-/// token likewise. (PostgREST would honour such tokens until they expire.)
+/// on a realtime join, and the channel it had open is closed — while the device that signed
+/// it out goes on. A deleted member's token likewise. (PostgREST and Supabase Realtime would
+/// honour such tokens until they expire.)
 #[tokio::test]
 async fn a_token_whose_session_has_ended_is_refused_even_on_the_members_own_conversation() {
     let server = TestServer::start().await;
@@ -950,10 +951,17 @@ async fn a_token_whose_session_has_ended_is_refused_even_on_the_members_own_conv
             .send()
     };
     assert_eq!(send(&laptop, "vom Laptop").await.unwrap().status(), StatusCode::CREATED, "the laptop writes while signed in");
+    let topic = format!("realtime:messages:{conv}");
+    let mut open = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
+    let reply = open.join(&topic, json!({}), Some(&laptop.access_token)).await;
+    assert_eq!(reply.payload["status"], "ok", "the laptop has the conversation open");
 
     // From her phone, Alice signs out every other session.
     let resp = server.request(Method::POST, "/auth/v1/logout?scope=others", Some(&alice)).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    // The channel the laptop had open is closed at once, not when its token expires.
+    let closed = open.expect(WAIT, |r| matches!(r, Received::Frame(f) if f.topic == topic && f.event == "phx_close")).await;
+    assert!(closed.is_some(), "the laptop's open channel is closed when its session ends");
     let before = snapshot(&server).await;
     let resp = read(&laptop).await.unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "the laptop's token no longer reads");
@@ -961,9 +969,8 @@ async fn a_token_whose_session_has_ended_is_refused_even_on_the_members_own_conv
     assert_eq!(body["code"], "PGRST301", "{body}");
     assert!(body["message"].as_str().unwrap_or("").contains("session"), "the error names the ended session: {body}");
     assert_eq!(send(&laptop, "nach dem Abmelden").await.unwrap().status(), StatusCode::UNAUTHORIZED);
-    let mut socket = TestSocket::connect(&server.url, &server.anon_key, Vsn::V2).await;
-    let reply = socket.join(&format!("realtime:messages:{conv}"), json!({}), Some(&laptop.access_token)).await;
-    assert_eq!(reply.payload["status"], "error", "the laptop cannot join the conversation: {}", reply.payload);
+    let reply = open.join(&topic, json!({}), Some(&laptop.access_token)).await;
+    assert_eq!(reply.payload["status"], "error", "the laptop cannot join again: {}", reply.payload);
     assert_eq!(snapshot(&server).await, before, "nothing was written");
 
     // The phone goes on.

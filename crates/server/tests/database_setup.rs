@@ -87,7 +87,7 @@ async fn werkfunks_realtime_objects_live_in_their_own_schema() {
     .fetch_all(pool)
     .await
     .unwrap();
-    assert_eq!(functions, ["attach_capture", "authorize", "capture"]);
+    assert_eq!(functions, ["attach_capture", "authorize", "capture", "session_ended"]);
     let overflow: Option<String> =
         sqlx::query_scalar("select to_regclass('werkfunk_realtime.overflow')::text").fetch_one(pool).await.unwrap();
     assert_eq!(overflow.as_deref(), Some("werkfunk_realtime.overflow"));

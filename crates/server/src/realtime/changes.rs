@@ -24,6 +24,7 @@ use crate::rest::schema::quote_ident;
 /// One captured change.
 #[derive(Debug, Clone)]
 pub struct Change {
+    pub schema: String,
     pub table: String,
     pub kind: String,
     pub commit_timestamp: Value,
@@ -34,6 +35,7 @@ pub struct Change {
 impl Change {
     fn parse(v: Value) -> Option<Change> {
         Some(Change {
+            schema: v.get("schema").and_then(Value::as_str).unwrap_or("public").to_owned(),
             table: v.get("table")?.as_str()?.to_owned(),
             kind: v.get("type")?.as_str()?.to_owned(),
             commit_timestamp: v.get("commit_timestamp").cloned().unwrap_or(Value::Null),
@@ -88,7 +90,10 @@ fn wanted(rt: &Realtime, payload: &str) -> bool {
         overflow: Option<i64>,
     }
     match serde_json::from_str::<Head<'_>>(payload) {
-        Ok(Head { table: Some(table), overflow: None }) => table == "conversation_members" || rt.hub.has_subscriptions(&table),
+        // Membership removals and ended sessions close channels even where no one has bindings.
+        Ok(Head { table: Some(table), overflow: None }) => {
+            table == "conversation_members" || table == "sessions" || rt.hub.has_subscriptions(&table)
+        }
         _ => true,
     }
 }
@@ -132,6 +137,13 @@ pub async fn run(rt: Arc<Realtime>, rx: &mut mpsc::UnboundedReceiver<String>) {
 pub async fn deliver(rt: &Realtime, batch: &[Change]) {
     let mut by_table: BTreeMap<&str, Vec<&Change>> = BTreeMap::new();
     for c in batch {
+        // A session that ended (migration 0013): for the server alone, never delivered.
+        if (c.schema.as_str(), c.table.as_str()) == ("auth", "sessions") {
+            if let Some(session) = c.id() {
+                rt.hub.end_session(session);
+            }
+            continue;
+        }
         if c.table == "conversation_members" && c.kind == "DELETE" {
             revoke(rt, c);
         }

@@ -52,6 +52,10 @@ pub enum Outbound {
     Interrupt {
         topic: Arc<str>,
     },
+    /// A session ended: close the channels joined with its tokens.
+    SessionEnded {
+        session: Uuid,
+    },
 }
 
 /// A socket's handle as the hub keeps it.
@@ -279,6 +283,18 @@ impl Hub {
         for (topic, members) in &inner.topics {
             for m in members.iter().filter(|m| m.conversation == Some(conversation) && m.user_id == Some(user)) {
                 m.socket.send(Outbound::Revoke { topic: topic.clone() });
+            }
+        }
+    }
+
+    /// Tells every socket with a joined channel that `session` has ended (each socket knows
+    /// which of its channels joined with that session's tokens).
+    pub fn end_session(&self, session: Uuid) {
+        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        let mut told = std::collections::HashSet::new();
+        for m in inner.topics.values().flatten() {
+            if told.insert(m.socket.id) {
+                m.socket.send(Outbound::SessionEnded { session });
             }
         }
     }

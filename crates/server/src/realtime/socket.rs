@@ -278,6 +278,19 @@ impl Connection {
                 }
                 return;
             }
+            Outbound::SessionEnded { session } => {
+                let ended: Vec<(Arc<str>, Option<String>)> = self
+                    .channels
+                    .values()
+                    .filter(|c| c.caller.session_id == Some(session))
+                    .map(|c| (c.topic.clone(), c.join_ref.clone()))
+                    .collect();
+                for (topic, join_ref) in ended {
+                    let message = super::MembershipError::SessionEnded.to_string();
+                    self.close_channel(&topic, join_ref, "system", &message);
+                }
+                return;
+            }
             Outbound::Revoke { topic } => {
                 if let Some(ch) = self.channels.get(&topic) {
                     let sub = topic.strip_prefix("realtime:").unwrap_or(&topic).to_owned();
