@@ -461,9 +461,8 @@ pub async fn run(settings: Settings) -> Result<Report> {
             let mut js = js_log_of(&String::from_utf8_lossy(&out.stdout));
             js.trace = String::from_utf8_lossy(&out.stderr).into_owned();
             if !out.status.success() {
-                let stderr = String::from_utf8_lossy(&out.stderr);
-                let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
-                report.failures.push(format!("the supabase-js client failed: {}", tail.join("\n")));
+                let tail: Vec<&str> = js.trace.lines().rev().take(20).collect();
+                report.failures.push(format!("the supabase-js client failed (last lines first): {}", tail.join("\n")));
             }
             report.supabase_js = Some(js.figures.clone());
             Some(("j0".to_owned(), *id, js))
@@ -967,15 +966,9 @@ fn js_log_of(stdout: &str) -> JsRun {
         } else if let Some(c) = line.get("change") {
             let Some(id) = c["id"].as_str().and_then(|v| v.parse().ok()) else { continue };
             let content = c["content"].as_str().map(str::to_owned);
-            if content.is_some() {
-                run.figures.edits += 1;
-            } else {
-                run.figures.deletes += 1;
-            }
             log.changes.entry(id).or_default().push(ChangeRec { content, confirmed: c["confirmed"] == json!(true) });
         } else if line.get("read").is_some() {
             log.reads += 1;
-            run.figures.reads += 1;
         } else if let Some(f) = line.get("failure") {
             log.failures.push(f.as_str().unwrap_or_default().to_owned());
         } else if let Some(u) = line.get("unread") {
@@ -997,7 +990,11 @@ fn js_log_of(stdout: &str) -> JsRun {
             run.figures.errors = d["errors"].clone();
         }
     }
+    let changes = || log.changes.values().flatten();
     run.figures.sent = log.sends.len() as u64;
+    run.figures.edits = changes().filter(|c| c.content.is_some()).count() as u64;
+    run.figures.deletes = changes().filter(|c| c.content.is_none()).count() as u64;
+    run.figures.reads = log.reads;
     run.figures.mirror_rows = run.mirror.as_ref().map_or(0, |m| m.len() as u64);
     run
 }

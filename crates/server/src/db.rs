@@ -12,12 +12,13 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::caller::Caller;
 
-/// The transaction settings of a request: role, claims, and the role's `statement_timeout`
-/// from `pg_db_role_setting` (this database's setting first, then the cluster-wide one); and
-/// whether the token's session (`$3`, `session_id`; none for API keys) still exists. The
-/// privileges for `auth.sessions` are checked when the statement starts, as the server's
-/// own role, before `role` is set.
-const BEGIN_AS: &str = "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true),
+/// The transaction settings of a request — role, claims, and the role's `statement_timeout`
+/// from `pg_db_role_setting` (this database's setting first, then the cluster-wide one) —
+/// and, its one column read, whether the token's session (`$3`, `session_id`; none for API
+/// keys) still exists. The privileges for `auth.sessions` are checked when the statement
+/// starts, as the server's own role, before `role` is set.
+const BEGIN_AS: &str = "select $3::uuid is null or exists (select 1 from auth.sessions where id = $3::uuid),
+       set_config('role', $1, true), set_config('request.jwt.claims', $2, true),
        set_config('statement_timeout', coalesce(
          (select substr(c, length('statement_timeout=') + 1)
             from pg_catalog.pg_db_role_setting s, unnest(s.setconfig) c
@@ -26,8 +27,7 @@ const BEGIN_AS: &str = "select set_config('role', $1, true), set_config('request
              and c like 'statement_timeout=%'
            order by s.setdatabase desc
            limit 1),
-         current_setting('statement_timeout')), true),
-       $3::uuid is null or exists (select 1 from auth.sessions where id = $3::uuid)";
+         current_setting('statement_timeout')), true)";
 
 /// Why a transaction as a caller did not begin.
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +75,7 @@ pub async fn begin_read_only_as(pool: &PgPool, caller: &Caller) -> Result<Transa
 }
 
 async fn set_caller(tx: &mut Transaction<'static, Postgres>, caller: &Caller) -> Result<(), BeginError> {
-    let (_, _, _, session_alive): (String, String, String, bool) = sqlx::query_as(BEGIN_AS)
+    let session_alive: bool = sqlx::query_scalar(BEGIN_AS)
         .bind(caller.role.as_str())
         .bind(&caller.claims_json)
         .bind(caller.session_id)

@@ -86,13 +86,15 @@ fn wanted(rt: &Realtime, payload: &str) -> bool {
     #[derive(serde::Deserialize)]
     struct Head<'a> {
         #[serde(borrow)]
+        schema: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
         table: Option<std::borrow::Cow<'a, str>>,
         overflow: Option<i64>,
     }
     match serde_json::from_str::<Head<'_>>(payload) {
         // Membership removals and ended sessions close channels even where no one has bindings.
-        Ok(Head { table: Some(table), overflow: None }) => {
-            table == "conversation_members" || table == "sessions" || rt.hub.has_subscriptions(&table)
+        Ok(Head { schema, table: Some(table), overflow: None }) => {
+            table == "conversation_members" || is_session(schema.as_deref(), &table) || rt.hub.has_subscriptions(&table)
         }
         _ => true,
     }
@@ -138,9 +140,10 @@ pub async fn deliver(rt: &Realtime, batch: &[Change]) {
     let mut by_table: BTreeMap<&str, Vec<&Change>> = BTreeMap::new();
     for c in batch {
         // A session that ended (migration 0013): for the server alone, never delivered.
-        if (c.schema.as_str(), c.table.as_str()) == ("auth", "sessions") {
-            if let Some(session) = c.id() {
-                rt.hub.end_session(session);
+        if is_session(Some(&c.schema), &c.table) {
+            let user = c.old_record.get("user_id").and_then(Value::as_str).and_then(|s| s.parse().ok());
+            if let (Some(session), Some(user)) = (c.id(), user) {
+                rt.hub.end_session(session, user);
             }
             continue;
         }
@@ -156,6 +159,11 @@ pub async fn deliver(rt: &Realtime, batch: &[Change]) {
         }
         deliver_table(rt, table, &changes, &subs).await;
     }
+}
+
+/// The session-end notice of migration 0013 (`auth.sessions`), not a change of a table.
+fn is_session(schema: Option<&str>, table: &str) -> bool {
+    (schema, table) == (Some("auth"), "sessions")
 }
 
 fn revoke(rt: &Realtime, c: &Change) {

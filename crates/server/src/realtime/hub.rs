@@ -287,12 +287,12 @@ impl Hub {
         }
     }
 
-    /// Tells every socket with a joined channel that `session` has ended (each socket knows
-    /// which of its channels joined with that session's tokens).
-    pub fn end_session(&self, session: Uuid) {
+    /// Tells every socket with a channel joined as `user` that `session` (one of `user`'s)
+    /// has ended; each socket knows which of its channels joined with that session's tokens.
+    pub fn end_session(&self, session: Uuid, user: Uuid) {
         let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
         let mut told = std::collections::HashSet::new();
-        for m in inner.topics.values().flatten() {
+        for m in inner.topics.values().flatten().filter(|m| m.user_id == Some(user)) {
             if told.insert(m.socket.id) {
                 m.socket.send(Outbound::SessionEnded { session });
             }

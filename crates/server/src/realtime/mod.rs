@@ -622,11 +622,12 @@ async fn api_broadcast(State(state): State<AppState>, headers: HeaderMap, body: 
         let ids: Vec<Uuid> = conversations.iter().map(|(c, _)| *c).collect();
         let visible = match state.realtime.visible_conversations(&caller, &ids).await {
             Ok(v) => v,
-            Err(e @ MembershipError::SessionEnded) => {
-                return (StatusCode::UNAUTHORIZED, Json(json!({"message": e.to_string()}))).into_response()
-            }
-            Err(e @ MembershipError::Unavailable) => {
-                return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"message": e.to_string()}))).into_response()
+            Err(e) => {
+                let status = match e {
+                    MembershipError::SessionEnded => StatusCode::UNAUTHORIZED,
+                    MembershipError::Unavailable => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                return (status, Json(json!({"message": e.to_string()}))).into_response();
             }
         };
         if let Some((_, sub)) = conversations.iter().find(|(c, _)| !visible.contains(c)) {

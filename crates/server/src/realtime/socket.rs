@@ -285,8 +285,8 @@ impl Connection {
                     .filter(|c| c.caller.session_id == Some(session))
                     .map(|c| (c.topic.clone(), c.join_ref.clone()))
                     .collect();
+                let message = super::MembershipError::SessionEnded.to_string();
                 for (topic, join_ref) in ended {
-                    let message = super::MembershipError::SessionEnded.to_string();
                     self.close_channel(&topic, join_ref, "system", &message);
                 }
                 return;
